@@ -1,0 +1,179 @@
+// The log's HTTP API (DESIGN.md §4) seen from a client: fetch only, so it runs in browsers.
+// Nothing returned here is trusted: every answer is checked by the caller (bundle.ts,
+// verify-key.ts, audit.ts) against signatures and proofs.
+
+import { fromBase64 } from "../core/bytes.js";
+import { TrustlogError } from "../core/errors.js";
+import type { Envelope } from "../core/event.js";
+import { entriesPath, type TileId, tilePath } from "../core/tiles.js";
+import type { HistoryBundleJson } from "./bundle.js";
+
+export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** The pinning information a log publishes at `GET /v1/log` (informational: clients pin their own). */
+export interface LogInfo {
+  origin: string;
+  vkey: string;
+  witnesses: { name: string; vkey: string; url: string }[];
+  quorum: number;
+}
+
+export interface SubmitResult {
+  index: number;
+  leafHash: string;
+  inclusion: string[];
+}
+
+export interface LogClientOptions {
+  fetch?: Fetch;
+  /** Per-request timeout in milliseconds (default 30 s). */
+  timeoutMs?: number;
+}
+
+// Answers are capped so a hostile log cannot exhaust memory with one response.
+const MAX_JSON_BYTES = 64 << 20;
+
+export class LogClient {
+  readonly url: string;
+  private readonly fetchImpl: Fetch;
+  private readonly timeoutMs: number;
+
+  constructor(url: string, opts: LogClientOptions = {}) {
+    this.url = url.replace(/\/+$/, "");
+    this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  private async request(path: string, init?: RequestInit): Promise<Response> {
+    let res: Response;
+    try {
+      res = await this.fetchImpl(`${this.url}/${path}`, {
+        ...init,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+    } catch (e) {
+      throw new TrustlogError("LOG_UNREACHABLE", `cannot reach ${this.url}: ${(e as Error).message}`);
+    }
+    if (!res.ok) throw await httpError(res, path);
+    return res;
+  }
+
+  private async json<T>(path: string, init?: RequestInit): Promise<T> {
+    const res = await this.request(path, init);
+    const text = await res.text();
+    if (text.length > MAX_JSON_BYTES) throw new TrustlogError("BAD_RESPONSE", `${path}: answer too large`);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new TrustlogError("BAD_RESPONSE", `${path}: answer is not JSON`);
+    }
+  }
+
+  private async bytes(path: string): Promise<Uint8Array> {
+    const res = await this.request(path);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  info(): Promise<LogInfo> {
+    return this.json("v1/log");
+  }
+
+  /** The latest checkpoint note, with the cosignatures the log collected. */
+  async checkpoint(): Promise<string> {
+    return (await this.request("checkpoint")).text();
+  }
+
+  tile(t: TileId): Promise<Uint8Array> {
+    return this.bytes(tilePath(t));
+  }
+
+  entryBundle(index: number, width: number): Promise<Uint8Array> {
+    return this.bytes(entriesPath(index, width));
+  }
+
+  async consistency(from: number, to: number): Promise<Uint8Array[]> {
+    const r = await this.json<{ hashes: unknown }>(`v1/proof/consistency?from=${from}&to=${to}`);
+    return decodeHashes(r.hashes, "consistency proof");
+  }
+
+  async inclusion(index: number, size: number): Promise<Uint8Array[]> {
+    const r = await this.json<{ hashes: unknown }>(`v1/proof/inclusion?index=${index}&size=${size}`);
+    return decodeHashes(r.hashes, "inclusion proof");
+  }
+
+  entry(index: number): Promise<{ index: number; leafHash: string; envelope: unknown }> {
+    return this.json(`v1/entries/${index}`);
+  }
+
+  /** The history proof bundle of an account; `from` asks for a consistency proof from that size. */
+  accountProof(org: string, account: string, from?: number): Promise<HistoryBundleJson> {
+    const q = from ? `?from=${from}` : "";
+    return this.json(`v1/orgs/${encodeURIComponent(org)}/accounts/${encodeURIComponent(account)}/proof${q}`);
+  }
+
+  orgProof(org: string, from?: number): Promise<HistoryBundleJson> {
+    const q = from ? `?from=${from}` : "";
+    return this.json(`v1/orgs/${encodeURIComponent(org)}/proof${q}`);
+  }
+
+  /** The log's (unverified) view of an account: used only to learn a chain head quickly. */
+  account(org: string, account: string): Promise<Record<string, unknown>> {
+    return this.json(`v1/orgs/${encodeURIComponent(org)}/accounts/${encodeURIComponent(account)}`);
+  }
+
+  org(org: string): Promise<Record<string, unknown>> {
+    return this.json(`v1/orgs/${encodeURIComponent(org)}`);
+  }
+
+  /** Submits one envelope; resolves once a signed checkpoint covers it. */
+  async submit(envelope: Envelope): Promise<{ result: SubmitResult; checkpoint: string }> {
+    const r = await this.json<{ results?: unknown; checkpoint: string } & Partial<SubmitResult>>(
+      "v1/events",
+      {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(envelope),
+      },
+    );
+    // One envelope gets one result object: accept it bare or wrapped in `results`.
+    const result = (Array.isArray(r.results) ? r.results[0] : r) as SubmitResult & {
+      error?: { code: string; message: string };
+    };
+    if (result?.error) throw new TrustlogError(result.error.code, result.error.message);
+    return { result, checkpoint: r.checkpoint };
+  }
+}
+
+function decodeHashes(v: unknown, what: string): Uint8Array[] {
+  if (!Array.isArray(v)) throw new TrustlogError("BAD_RESPONSE", `${what} is not a list`);
+  return v.map((h) => {
+    const b = typeof h === "string" ? fromBase64(h) : undefined;
+    if (b === undefined || b.length !== 32) throw new TrustlogError("BAD_RESPONSE", `${what} holds a bad hash`);
+    return b;
+  });
+}
+
+/** Turns an error answer into a TrustlogError carrying the log's code, status and details. */
+async function httpError(res: Response, path: string): Promise<TrustlogError> {
+  let code = res.status === 404 ? "NOT_FOUND" : `HTTP_${res.status}`;
+  let message = `${path}: HTTP ${res.status}`;
+  let extra: Record<string, unknown> = {};
+  try {
+    const { error, ...rest } = (await res.json()) as {
+      error?: { code?: string; message?: string } & Record<string, unknown>;
+    } & Record<string, unknown>;
+    if (error?.code) {
+      code = error.code;
+      message = error.message ?? message;
+      extra = { ...rest, ...error };
+    }
+  } catch {
+    // not JSON: keep the status code
+  }
+  const retryAfter = res.headers.get("retry-after");
+  return new TrustlogError(code, message, {
+    ...extra,
+    status: res.status,
+    ...(retryAfter !== null ? { retryAfter: Number(retryAfter) } : {}),
+  });
+}

@@ -1,0 +1,277 @@
+// verifyKey: the question a sender asks before encrypting to a recipient ("which keys does
+// this account have, provably?"), answered only after the whole chain of checks in bundle.ts
+// plus the client's own memory (trust-store.ts): the checkpoint must extend the last one this
+// client trusted, the org must still have the genesis it pinned, and no chain may be shorter
+// than one it saw before. Only when everything holds is the trust state advanced.
+
+import { fromBase64, toBase64 } from "../core/bytes.js";
+import { isTrustlogError, TrustlogError } from "../core/errors.js";
+import type { AccountKey, AccountStatus } from "../core/policy.js";
+import { checkConsistency } from "../core/proof.js";
+import {
+  type HistoryBundleJson,
+  type LogKey,
+  type VerifiedEvent,
+  type VerifiedHistory,
+  verifyBundle,
+} from "./bundle.js";
+import { type Fetch, LogClient } from "./log-client.js";
+import { headKey, type SeenHead, type TrustState, type TrustStore } from "./trust-store.js";
+import { type CompiledWitnessPolicy, compileWitnessPolicy } from "./witness-policy.js";
+
+export interface LogConfig extends LogKey {
+  /** Base URL of the log's HTTP API. */
+  url: string;
+}
+
+export interface HistoryOptions {
+  log: LogConfig;
+  /** cosignature/v1 vkeys of the witnesses this client accepts. */
+  witnesses: readonly string[];
+  /** How many of them must have cosigned the checkpoint. */
+  quorum: number;
+  org: string;
+  store: TrustStore;
+  /** Base64 leaf hash of the org's org.create, when known out of band (else pinned on first use). */
+  pinnedGenesis?: string;
+  fetch?: Fetch;
+  /** Where bundles and proofs come from; defaults to the log's HTTP API at `log.url`. */
+  source?: HistorySource;
+}
+
+/** What verification reads from a log (LogClient over HTTP, or anything that serves bundles). */
+export interface HistorySource {
+  orgProof(org: string, from?: number): Promise<HistoryBundleJson>;
+  accountProof(org: string, account: string, from?: number): Promise<HistoryBundleJson>;
+  consistency(from: number, to: number): Promise<Uint8Array[]>;
+}
+
+export interface VerifyKeyOptions extends HistoryOptions {
+  account: string;
+  /** Base64 public key that must be among the account's active keys. */
+  key?: string;
+}
+
+export interface ActiveKey {
+  id: string;
+  alg: AccountKey["alg"];
+  use: AccountKey["use"];
+  pub: string;
+  addedIndex: number;
+}
+
+export interface VerifyKeyResult {
+  org: string;
+  account: string;
+  status: AccountStatus;
+  /** The account's keys that are not revoked, in the order they were added. */
+  keys: ActiveKey[];
+  /** The active key matching `key`, when one was asked for. */
+  key?: ActiveKey;
+  checkpoint: { origin: string; size: number; root: string };
+  cosigners: string[];
+  /** Base64 leaf hash of the org's creation (pinned). */
+  genesis: string;
+  events: { index: number; type: string; seq: number; role: string }[];
+}
+
+const MAX_STORE_RETRIES = 5;
+
+/**
+ * Fetches and verifies the history of an org (and an account), checks it against the trust
+ * store and advances the store. Throws TrustlogError with a stable code on any failure; the
+ * store is then left untouched.
+ */
+export async function verifyHistory(
+  opts: HistoryOptions & { account?: string },
+  policy: CompiledWitnessPolicy = compileWitnessPolicy(opts),
+): Promise<VerifiedHistory> {
+  const client = opts.source ?? new LogClient(opts.log.url, opts.fetch ? { fetch: opts.fetch } : {});
+  const storeKey = opts.log.vkey;
+  for (let attempt = 0; ; attempt++) {
+    const state = await opts.store.load(storeKey);
+    const from = state.checkpoint?.size;
+    const bundle: HistoryBundleJson =
+      opts.account === undefined
+        ? await client.orgProof(opts.org, from)
+        : await client.accountProof(opts.org, opts.account, from);
+    const verified = verifyBundle(bundle, {
+      log: opts.log,
+      witnesses: policy,
+      org: opts.org,
+      ...(opts.account !== undefined ? { account: opts.account } : {}),
+    });
+    await checkConsistencyWithTrusted(state, verified, bundle, client);
+    const next = advanceTrust(state, verified, opts);
+    if (await opts.store.compareAndSave(storeKey, state.version, next)) return verified;
+    // Another verification advanced the store meanwhile: check again against what it trusted.
+    if (attempt >= MAX_STORE_RETRIES)
+      throw new TrustlogError("TRUST_STORE_BUSY", "trust store keeps changing");
+  }
+}
+
+/** Refuses a checkpoint that is older than, or does not extend, the one this client trusts. */
+export async function checkConsistencyWithTrusted(
+  state: TrustState,
+  verified: VerifiedHistory | { checkpoint: VerifiedHistory["checkpoint"] },
+  bundle: Pick<HistoryBundleJson, "consistency"> | undefined,
+  client: Pick<HistorySource, "consistency">,
+): Promise<void> {
+  const trusted = state.checkpoint;
+  if (!trusted) return;
+  const cp = verified.checkpoint;
+  if (cp.size < trusted.size) {
+    throw new TrustlogError(
+      "ROLLBACK",
+      `the log served a checkpoint of size ${cp.size}, older than the trusted size ${trusted.size}`,
+      { size: cp.size, trustedSize: trusted.size },
+    );
+  }
+  let proof: Uint8Array[] = [];
+  if (cp.size > trusted.size) {
+    const given = bundle?.consistency;
+    proof =
+      given && given.from === trusted.size && Array.isArray(given.hashes)
+        ? given.hashes.map((h) => fromBase64(String(h)))
+        : await client.consistency(trusted.size, cp.size);
+  }
+  try {
+    checkConsistency(trusted.size, cp.size, fromBase64(trusted.root), cp.root, proof);
+  } catch (e) {
+    if (!isTrustlogError(e)) throw e;
+    throw new TrustlogError(
+      "INCONSISTENT",
+      `checkpoint of size ${cp.size} does not extend the trusted checkpoint of size ${trusted.size}: ${e.message}`,
+      { size: cp.size, trustedSize: trusted.size, trustedNote: trusted.note },
+    );
+  }
+}
+
+function checkSeen(state: TrustState, org: string, subject: string, events: VerifiedEvent[]): void {
+  const seen: SeenHead | undefined = state.heads[headKey(org, subject)];
+  if (!seen) return;
+  const same = events[seen.seq];
+  if (same === undefined) {
+    throw new TrustlogError(
+      "HISTORY_TRUNCATED",
+      `${subject}: the log served ${events.length} events, but event seq ${seen.seq} was seen before`,
+      { subject, seenSeq: seen.seq, served: events.length },
+    );
+  }
+  if (toBase64(same.leafHash) !== seen.leafHash) {
+    throw new TrustlogError(
+      "HISTORY_FORKED",
+      `${subject}: event seq ${seen.seq} differs from the one seen before`,
+      {
+        subject,
+        seq: seen.seq,
+      },
+    );
+  }
+}
+
+/** The trust state after `verified`, or a GENESIS_MISMATCH / HISTORY_* refusal. */
+function advanceTrust(
+  state: TrustState,
+  verified: VerifiedHistory,
+  opts: { org: string; account?: string; pinnedGenesis?: string },
+): TrustState {
+  const genesis = toBase64(verified.orgEvents[0]!.leafHash);
+  const pinned = opts.pinnedGenesis ?? state.genesis[opts.org];
+  if (pinned !== undefined && pinned !== genesis) {
+    throw new TrustlogError(
+      "GENESIS_MISMATCH",
+      `org ${opts.org} was created by a different event than the one pinned`,
+      {
+        pinned,
+        served: genesis,
+      },
+    );
+  }
+  if (
+    opts.pinnedGenesis !== undefined &&
+    state.genesis[opts.org] !== undefined &&
+    state.genesis[opts.org] !== genesis
+  ) {
+    throw new TrustlogError(
+      "GENESIS_MISMATCH",
+      `org ${opts.org} was created by a different event than the one pinned`,
+    );
+  }
+  checkSeen(state, opts.org, opts.org, verified.orgEvents);
+  if (opts.account !== undefined) checkSeen(state, opts.org, opts.account, verified.accountEvents);
+
+  const cp = verified.checkpoint;
+  const heads = { ...state.heads };
+  const remember = (subject: string, events: VerifiedEvent[]) => {
+    const last = events[events.length - 1];
+    if (last)
+      heads[headKey(opts.org, subject)] = {
+        seq: last.envelope.event.seq,
+        leafHash: toBase64(last.leafHash),
+        index: last.index,
+      };
+  };
+  remember(opts.org, verified.orgEvents);
+  if (opts.account !== undefined) remember(opts.account, verified.accountEvents);
+  const keep = state.checkpoint && state.checkpoint.size === cp.size;
+  return {
+    version: state.version,
+    checkpoint: keep
+      ? state.checkpoint
+      : { origin: cp.origin, size: cp.size, root: toBase64(cp.root), note: verified.text },
+    genesis: { ...state.genesis, [opts.org]: genesis },
+    heads,
+  };
+}
+
+/** The account's keys that are not revoked, oldest first. */
+export function activeKeys(account: { keys: Record<string, AccountKey> }): ActiveKey[] {
+  return Object.values(account.keys)
+    .filter((k) => k.revokedIndex === undefined)
+    .sort((a, b) => a.addedIndex - b.addedIndex)
+    .map((k) => ({ id: k.id, alg: k.alg, use: k.use, pub: k.pub, addedIndex: k.addedIndex }));
+}
+
+/**
+ * Verifies an account's keys (DESIGN.md §6). Resolves only when every check passed; with
+ * `key`, only when that key is active on an active account (KEY_NOT_ACTIVE, ACCOUNT_NOT_ACTIVE).
+ */
+export async function verifyKey(opts: VerifyKeyOptions): Promise<VerifyKeyResult> {
+  const verified = await verifyHistory(opts);
+  const account = verified.account!;
+  const keys = activeKeys(account);
+  const cp = verified.checkpoint;
+  const result: VerifyKeyResult = {
+    org: opts.org,
+    account: opts.account,
+    status: account.status,
+    keys,
+    checkpoint: { origin: cp.origin, size: cp.size, root: toBase64(cp.root) },
+    cosigners: verified.cosigners,
+    genesis: verified.org.genesis,
+    events: [...verified.orgEvents, ...verified.accountEvents]
+      .sort((a, b) => a.index - b.index)
+      .map((e) => ({
+        index: e.index,
+        type: e.envelope.event.type,
+        seq: e.envelope.event.seq,
+        role: e.envelope.event.actor.role,
+      })),
+  };
+  if (opts.key !== undefined) {
+    const match = keys.find((k) => k.pub === opts.key);
+    if (!match) {
+      throw new TrustlogError("KEY_NOT_ACTIVE", `key ${opts.key} is not an active key of ${opts.account}`, {
+        keys: keys.map((k) => k.pub),
+      });
+    }
+    if (account.status !== "active") {
+      throw new TrustlogError("ACCOUNT_NOT_ACTIVE", `account ${opts.account} is ${account.status}`, {
+        status: account.status,
+      });
+    }
+    result.key = match;
+  }
+  return result;
+}

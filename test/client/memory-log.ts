@@ -1,0 +1,212 @@
+// An honest (or, when a test says so, dishonest) log held in memory: it appends whatever
+// envelopes it is given WITHOUT the policy, signs checkpoints with a log key, has witnesses
+// cosign them, and serves history bundles exactly as server/routes/history.ts does. Tests use it
+// to build histories a real server would refuse.
+
+import type { BundleEventJson, HistoryBundleJson } from "../../client/bundle.js";
+import type { HistorySource } from "../../client/verify-key.js";
+import { toBase64 } from "../../core/bytes.js";
+import { formatCheckpoint } from "../../core/checkpoint.js";
+import { cosignatureSigner } from "../../core/cosignature.js";
+import { ed25519 } from "../../core/ed25519.js";
+import type { Envelope } from "../../core/event.js";
+import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../../core/event-build.js";
+import { canonicalBytes } from "../../core/jcs.js";
+import { leafHash, memoryHashReader, rootHashSync } from "../../core/merkle.js";
+import {
+  generateSignerKey,
+  NOTE_TYPE_COSIGNATURE_V1,
+  type NoteSigner,
+  parseSignerKey,
+  signNote,
+} from "../../core/note.js";
+import { proveConsistencySync, proveInclusionSync } from "../../core/proof.js";
+
+export const ORIGIN = "log.test.example";
+export const T0 = 1_800_000_000;
+
+export function seed(n: number): Uint8Array {
+  return new Uint8Array(32).fill(n);
+}
+export function pub(s: Uint8Array): string {
+  return toBase64(ed25519().publicKey(s));
+}
+
+export interface Witness {
+  name: string;
+  vkey: string;
+  signer: NoteSigner;
+}
+
+export function makeWitness(name: string, s: Uint8Array, clock = () => T0): Witness {
+  const { vkey } = generateSignerKey(name, s, NOTE_TYPE_COSIGNATURE_V1);
+  return { name, vkey, signer: cosignatureSigner(name, s, clock) };
+}
+
+export class MemoryLog implements HistorySource {
+  readonly leaves: Uint8Array[] = [];
+  readonly envelopes: Envelope[] = [];
+  readonly logSigner: NoteSigner;
+  readonly vkey: string;
+  readonly witnesses: Witness[];
+  /** Which witnesses cosign served checkpoints (by default all). */
+  cosigners: Witness[];
+  /** The size the log serves bundles at (by default everything). */
+  servedSize: number | undefined;
+  /** Indices the log leaves out of bundles (a dishonest log). */
+  readonly hidden = new Set<number>();
+
+  constructor(opts: { logSeed?: Uint8Array; witnesses?: number } = {}) {
+    const { skey, vkey } = generateSignerKey(ORIGIN, opts.logSeed ?? seed(200));
+    this.logSigner = parseSignerKey(skey);
+    this.vkey = vkey;
+    this.witnesses = Array.from({ length: opts.witnesses ?? 3 }, (_, i) =>
+      makeWitness(`witness-${i}.example`, seed(210 + i)),
+    );
+    this.cosigners = this.witnesses;
+  }
+
+  append(envelope: Envelope): { index: number; leafHash: Uint8Array } {
+    const leaf = canonicalBytes(envelope);
+    this.leaves.push(leaf);
+    this.envelopes.push(envelope);
+    return { index: this.leaves.length - 1, leafHash: leafHash(leaf) };
+  }
+
+  /** Leaf hash of entry `i` (a chain's `prev`). */
+  hash(i: number): Uint8Array {
+    return leafHash(this.leaves[i]!);
+  }
+
+  get size(): number {
+    return this.servedSize ?? this.leaves.length;
+  }
+
+  private tree(size: number) {
+    return memoryHashReader(this.leaves.slice(0, size).map(leafHash));
+  }
+
+  checkpointNote(size = this.size, cosigners = this.cosigners): string {
+    const root = rootHashSync(size, this.tree(size));
+    const body = formatCheckpoint({ origin: ORIGIN, size, root, extensions: [] });
+    return signNote(body, [this.logSigner, ...cosigners.map((w) => w.signer)]);
+  }
+
+  private events(size: number, match: (e: Envelope) => boolean): BundleEventJson[] {
+    const tree = this.tree(size);
+    const out: BundleEventJson[] = [];
+    for (let i = 0; i < size; i++) {
+      if (this.hidden.has(i) || !match(this.envelopes[i]!)) continue;
+      out.push({
+        index: i,
+        envelope: toBase64(this.leaves[i]!),
+        inclusion: proveInclusionSync(i, size, tree).map(toBase64),
+      });
+    }
+    return out;
+  }
+
+  private bundle(org: string, account: string | undefined, from?: number): HistoryBundleJson {
+    const size = this.size;
+    const isOrg = (e: Envelope) => e.event.org === org && e.event.subject === org;
+    const b: HistoryBundleJson = {
+      version: 1,
+      checkpoint: this.checkpointNote(size),
+      org,
+      orgEvents: this.events(size, isOrg),
+    };
+    if (account !== undefined) {
+      b.account = account;
+      b.accountEvents = this.events(
+        size,
+        (e) => e.event.org === org && e.event.subject === account && !isOrg(e),
+      );
+    }
+    if (from !== undefined && from > 0 && from <= size) {
+      b.consistency = { from, hashes: proveConsistencySync(from, size, this.tree(size)).map(toBase64) };
+    }
+    return b;
+  }
+
+  async orgProof(org: string, from?: number): Promise<HistoryBundleJson> {
+    return this.bundle(org, undefined, from);
+  }
+  async accountProof(org: string, account: string, from?: number): Promise<HistoryBundleJson> {
+    return this.bundle(org, account, from);
+  }
+  async consistency(from: number, to: number): Promise<Uint8Array[]> {
+    return proveConsistencySync(from, to, this.tree(to));
+  }
+}
+
+export const ADMIN = seed(1);
+export const DELEGATE = seed(2);
+export const ALICE_SIGN = seed(3);
+export const INVITE_SECRET = new Uint8Array(32).fill(4);
+
+/**
+ * The common history: acme is created by one admin, who grants a SCIM bridge the delegable ops
+ * for every account; the bridge invites alice, who adds her signing key with the invite secret.
+ */
+export function standardHistory(log: MemoryLog): { org: number; grant: number; invite: number; key: number } {
+  const org = log.append(
+    sealEvent(
+      orgCreate({
+        org: "acme",
+        time: T0,
+        actor: { role: "admin", key: pub(ADMIN) },
+        name: "Acme",
+        admins: [pub(ADMIN)],
+        threshold: 1,
+      }),
+      [ADMIN],
+    ),
+  ).index;
+  const grant = log.append(
+    sealEvent(
+      grantIssue({
+        org: "acme",
+        seq: 1,
+        prev: log.hash(org),
+        time: T0 + 10,
+        actor: { role: "admin", key: pub(ADMIN) },
+        id: "scim-1",
+        delegate: pub(DELEGATE),
+        ops: ["account.invite", "account.suspend", "account.reactivate", "account.delete", "key.revoke"],
+        accounts: ["*"],
+        notBefore: T0,
+        notAfter: T0 + 86_400,
+        note: "SCIM bridge",
+      }),
+      [ADMIN],
+    ),
+  ).index;
+  const invite = log.append(
+    sealEvent(
+      accountInvite({
+        org: "acme",
+        subject: "alice",
+        time: T0 + 20,
+        actor: { role: "delegate", key: pub(DELEGATE), grant: "scim-1" },
+        inviteSecret: INVITE_SECRET,
+      }),
+      [DELEGATE],
+    ),
+  ).index;
+  const key = log.append(
+    sealEvent(
+      keyAdd({
+        org: "acme",
+        subject: "alice",
+        seq: 1,
+        prev: log.hash(invite),
+        time: T0 + 30,
+        actor: { role: "self", key: pub(ALICE_SIGN) },
+        key: { id: "sign-1", alg: "ed25519", use: "sign", pub: pub(ALICE_SIGN) },
+        inviteSecret: INVITE_SECRET,
+      }),
+      [ALICE_SIGN],
+    ),
+  ).index;
+  return { org, grant, invite, key };
+}
