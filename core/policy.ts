@@ -1,0 +1,565 @@
+// The policy: whether a key event may follow the log's state, and the state after it
+// (DESIGN.md §3 rules 2-6, decisions in docs/events.md). One function, used by the server before
+// sequencing and by every client and auditor on replay, so that all of them agree on every
+// entry. It is deterministic: authority is judged as of the event's position in the log and
+// grants by the event's own `time`; the clock only enters through ctx.now, at submission.
+//
+// Checks run in a fixed order so the code a caller gets is stable:
+//   signatures → skew → subject exists / is new → chain → subject status → role allowed for
+//   the type → actor's authority → signatures cover the roles → body rules.
+
+import { sha256 } from "@noble/hashes/sha2.js";
+import { fromBase64, toBase64 } from "./bytes.js";
+import { TrustlogError } from "./errors.js";
+import {
+  checkSignatures,
+  DELEGABLE_OPS,
+  type Envelope,
+  type EventOf,
+  type EventType,
+  isOrgEventType,
+  type KeyAlg,
+  type KeyEvent,
+  type KeyUse,
+  parseEventTime,
+} from "./event.js";
+
+export interface Head {
+  seq: number;
+  /** Base64 leaf hash of the subject's latest event: the next event's `prev`. */
+  leafHash: string;
+  /** Log index of that event. */
+  index: number;
+}
+
+export interface Grant {
+  id: string;
+  delegate: string;
+  ops: EventType[];
+  accounts: string[];
+  notBefore: string;
+  notAfter: string;
+  note: string;
+  attestation?: string;
+  issuedIndex: number;
+  revokedIndex?: number;
+  revokeReason?: string;
+}
+
+export interface OrgState {
+  id: string;
+  name: string;
+  admins: string[];
+  threshold: number;
+  /** Every grant ever issued, revoked ones included (grant ids are never reused). */
+  grants: Record<string, Grant>;
+  head: Head;
+  /** Leaf hash of the org.create event: what clients pin on first use. */
+  genesis: string;
+}
+
+export interface AccountKey {
+  id: string;
+  alg: KeyAlg;
+  use: KeyUse;
+  pub: string;
+  addedIndex: number;
+  revokedIndex?: number;
+  revokeReason?: string;
+}
+
+export type AccountStatus = "invited" | "active" | "suspended" | "deleted";
+
+export interface AccountState {
+  org: string;
+  id: string;
+  status: AccountStatus;
+  inviteCommitment: string;
+  externalId?: string;
+  /** True once the account has had a key: reactivation then returns it to active. */
+  everActive: boolean;
+  /** Every key ever added, revoked ones included (key ids are never reused). */
+  keys: Record<string, AccountKey>;
+  head: Head;
+}
+
+export interface StateView {
+  org(id: string): OrgState | undefined;
+  account(org: string, id: string): AccountState | undefined;
+}
+
+export interface ApplyContext {
+  /** Log index the event gets (or would get). */
+  index: number;
+  /** Its RFC 6962 leaf hash (parseEnvelope's leafHash). */
+  leafHash: Uint8Array;
+  /** The server's clock at submission, Unix seconds; omitted on replay. */
+  now?: number;
+  /** Allowed |time − now|, default 300 s. */
+  skewSeconds?: number;
+  /** The caller already ran checkSignatures on this envelope. */
+  signaturesChecked?: boolean;
+}
+
+export interface ApplyResult {
+  org?: OrgState;
+  account?: AccountState;
+}
+
+export const DEFAULT_SKEW_SECONDS = 300;
+
+// ---------------------------------------------------------------------------------------------
+// Error kinds: the one place that says how each code is answered over HTTP.
+
+export type PolicyErrorKind = "malformed" | "forbidden" | "conflict" | "too_large";
+
+const KINDS: Record<string, PolicyErrorKind> = {
+  MALFORMED: "malformed",
+  TOO_LARGE: "too_large",
+  CHAIN_CONFLICT: "conflict",
+  ORG_EXISTS: "conflict",
+  ACCOUNT_EXISTS: "conflict",
+};
+const FORBIDDEN = [
+  "SIG_INVALID",
+  "SIG_UNEXPECTED",
+  "SIG_MISSING",
+  "ORG_UNKNOWN",
+  "ACCOUNT_UNKNOWN",
+  "NOT_ADMIN",
+  "THRESHOLD_NOT_MET",
+  "ROLE_FORBIDDEN",
+  "GRANT_UNKNOWN",
+  "GRANT_KEY_MISMATCH",
+  "GRANT_REVOKED",
+  "GRANT_EXPIRED",
+  "GRANT_NOT_YET_VALID",
+  "GRANT_EXISTS",
+  "OUT_OF_SCOPE",
+  "OP_NOT_DELEGABLE",
+  "DELEGATE_CANNOT_ADD_KEY",
+  "ACCOUNT_SUSPENDED",
+  "ACCOUNT_DELETED",
+  "INVITE_SECRET_INVALID",
+  "KEY_EXISTS",
+  "KEY_UNKNOWN",
+  "KEY_REVOKED",
+  "ADMIN_EXISTS",
+  "ADMIN_UNKNOWN",
+  "LAST_ADMIN",
+  "WRONG_STATE",
+  "SKEW",
+];
+for (const c of FORBIDDEN) KINDS[c] = "forbidden";
+
+/** Every code applyEvent and parseEnvelope can throw. */
+export const POLICY_ERROR_CODES: readonly string[] = Object.keys(KINDS);
+
+/**
+ * How a policy or parse error code is answered: malformed → 400, forbidden → 403,
+ * conflict → 409 (CHAIN_CONFLICT carries the subject's head in details), too_large → 413.
+ * Undefined for codes that are not the policy's (a bug or an infrastructure failure: 500).
+ */
+export function policyErrorKind(code: string): PolicyErrorKind | undefined {
+  return Object.hasOwn(KINDS, code) ? KINDS[code] : undefined;
+}
+
+function refuse(code: string, message: string, details?: Record<string, unknown>): never {
+  throw new TrustlogError(code, message, details);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function cloneOrg(o: OrgState): OrgState {
+  const grants: Record<string, Grant> = {};
+  for (const [id, g] of Object.entries(o.grants))
+    grants[id] = { ...g, ops: [...g.ops], accounts: [...g.accounts] };
+  return { ...o, admins: [...o.admins], grants, head: { ...o.head } };
+}
+
+function cloneAccount(a: AccountState): AccountState {
+  const keys: Record<string, AccountKey> = {};
+  for (const [id, k] of Object.entries(a.keys)) keys[id] = { ...k };
+  return { ...a, keys, head: { ...a.head } };
+}
+
+/** The keys that signed, as a set of base64 strings. */
+function signers(envelope: Envelope): Set<string> {
+  return new Set(envelope.sigs.map((s) => s.key));
+}
+
+/**
+ * Checks that `required` keys signed, that every other signer is in `allowed`, in that order
+ * (SIG_MISSING before SIG_UNEXPECTED).
+ */
+function coverSigners(
+  signed: Set<string>,
+  required: { key: string; why: string }[],
+  allowed: Set<string>,
+): void {
+  for (const r of required) {
+    if (!signed.has(r.key)) refuse("SIG_MISSING", `${r.why} ${r.key} did not sign`, { key: r.key });
+  }
+  for (const k of signed) {
+    if (!allowed.has(k) && !required.some((r) => r.key === k)) {
+      refuse("SIG_UNEXPECTED", `key ${k} signed but plays no role in this event`, { key: k });
+    }
+  }
+}
+
+function chain(event: KeyEvent, head: Head): void {
+  if (event.seq !== head.seq + 1 || event.prev !== head.leafHash) {
+    refuse(
+      "CHAIN_CONFLICT",
+      `${event.subject}: expected seq ${head.seq + 1} after ${head.leafHash}, got seq ${event.seq}`,
+      { head: { ...head } },
+    );
+  }
+}
+
+/** Whether `subject` is in a grant's accounts: "*" or one of its prefixes. */
+export function grantCovers(accounts: readonly string[], subject: string): boolean {
+  return accounts.some((a) => a === "*" || subject.startsWith(a));
+}
+
+function delegateAuthority(org: OrgState, event: KeyEvent & { actor: { role: "delegate" } }): void {
+  const g = Object.hasOwn(org.grants, event.actor.grant) ? org.grants[event.actor.grant] : undefined;
+  if (!g) refuse("GRANT_UNKNOWN", `org ${org.id} has no grant ${event.actor.grant}`);
+  if (g.delegate !== event.actor.key) {
+    refuse("GRANT_KEY_MISMATCH", `grant ${g.id} is not issued to key ${event.actor.key}`);
+  }
+  if (g.revokedIndex !== undefined)
+    refuse("GRANT_REVOKED", `grant ${g.id} was revoked at index ${g.revokedIndex}`);
+  const t = parseEventTime(event.time)!;
+  if (t < parseEventTime(g.notBefore)!)
+    refuse("GRANT_NOT_YET_VALID", `grant ${g.id} is valid from ${g.notBefore}`);
+  if (t >= parseEventTime(g.notAfter)!) refuse("GRANT_EXPIRED", `grant ${g.id} expired at ${g.notAfter}`);
+  if (!g.ops.includes(event.type)) refuse("OUT_OF_SCOPE", `grant ${g.id} does not allow ${event.type}`);
+  if (!grantCovers(g.accounts, event.subject)) {
+    refuse("OUT_OF_SCOPE", `grant ${g.id} does not cover account ${event.subject}`);
+  }
+}
+
+function requireAdmin(org: OrgState, key: string): void {
+  if (!org.admins.includes(key)) refuse("NOT_ADMIN", `key ${key} is not an admin of org ${org.id}`);
+}
+
+/** The account's active sign key with this public key, or the reason there is none. */
+function activeSignKey(account: AccountState, pub: string): AccountKey {
+  let revoked: AccountKey | undefined;
+  for (const k of Object.values(account.keys)) {
+    if (k.pub !== pub || k.use !== "sign") continue;
+    if (k.revokedIndex === undefined) return k;
+    revoked = k;
+  }
+  if (revoked)
+    refuse("KEY_REVOKED", `key ${revoked.id} of ${account.id} was revoked at index ${revoked.revokedIndex}`);
+  return refuse("KEY_UNKNOWN", `key ${pub} is not a sign key of account ${account.id}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Org events.
+
+function applyOrgCreate(
+  view: StateView,
+  envelope: Envelope,
+  e: EventOf<"org.create">,
+  head: Head,
+): ApplyResult {
+  if (view.org(e.org)) refuse("ORG_EXISTS", `org ${e.org} already exists`);
+  if (e.actor.role !== "admin") refuse("ROLE_FORBIDDEN", "org.create is signed by admins");
+  if (!e.body.admins.includes(e.actor.key))
+    refuse("NOT_ADMIN", `actor ${e.actor.key} is not one of the org's admins`);
+  const signed = signers(envelope);
+  const admins = new Set(e.body.admins);
+  coverSigners(signed, [{ key: e.actor.key, why: "actor" }], admins);
+  const count = [...signed].filter((k) => admins.has(k)).length;
+  if (count < e.body.threshold) {
+    refuse("THRESHOLD_NOT_MET", `org.create needs ${e.body.threshold} admin signatures, has ${count}`);
+  }
+  return {
+    org: {
+      id: e.org,
+      name: e.body.name,
+      admins: [...e.body.admins],
+      threshold: e.body.threshold,
+      grants: {},
+      head,
+      genesis: head.leafHash,
+    },
+  };
+}
+
+function applyOrgEvent(view: StateView, envelope: Envelope, event: KeyEvent, head: Head): ApplyResult {
+  if (event.type === "org.create") return applyOrgCreate(view, envelope, event, head);
+  const prior = view.org(event.org);
+  if (!prior) refuse("ORG_UNKNOWN", `org ${event.org} does not exist`);
+  chain(event, prior.head);
+  if (event.actor.role === "delegate" && (event.type === "admin.add" || event.type === "grant.issue")) {
+    refuse("DELEGATE_CANNOT_ADD_KEY", `a delegate can never sign ${event.type}`);
+  }
+  if (event.actor.role !== "admin") refuse("ROLE_FORBIDDEN", `${event.type} is signed by admins`);
+  requireAdmin(prior, event.actor.key);
+  const signed = signers(envelope);
+  const admins = new Set(prior.admins);
+  const required = [{ key: event.actor.key, why: "actor" }];
+  // Proof of possession: a new admin key signs its own admin.add.
+  if (event.type === "admin.add") required.push({ key: event.body.key, why: "new admin key" });
+  coverSigners(signed, required, admins);
+  const count = [...signed].filter((k) => admins.has(k)).length;
+  if (count < prior.threshold) {
+    refuse("THRESHOLD_NOT_MET", `${event.type} needs ${prior.threshold} admin signatures, has ${count}`);
+  }
+  const org = cloneOrg(prior);
+  org.head = head;
+  switch (event.type) {
+    case "admin.add":
+      if (org.admins.includes(event.body.key))
+        refuse("ADMIN_EXISTS", `${event.body.key} is already an admin`);
+      org.admins.push(event.body.key);
+      break;
+    case "admin.remove":
+      if (!org.admins.includes(event.body.key)) refuse("ADMIN_UNKNOWN", `${event.body.key} is not an admin`);
+      if (org.admins.length - 1 < org.threshold) {
+        refuse(
+          "LAST_ADMIN",
+          `removing ${event.body.key} would leave fewer admins than the threshold ${org.threshold}`,
+        );
+      }
+      org.admins = org.admins.filter((k) => k !== event.body.key);
+      break;
+    case "grant.issue": {
+      const b = event.body;
+      if (Object.hasOwn(org.grants, b.id)) refuse("GRANT_EXISTS", `grant ${b.id} already exists`);
+      const bad = b.ops.find((op) => !DELEGABLE_OPS.includes(op));
+      if (bad) refuse("OP_NOT_DELEGABLE", `${bad} can never be delegated`, { op: bad });
+      const grant: Grant = {
+        id: b.id,
+        delegate: b.delegate,
+        ops: [...b.ops],
+        accounts: [...b.accounts],
+        notBefore: b.notBefore,
+        notAfter: b.notAfter,
+        note: b.note,
+        issuedIndex: head.index,
+      };
+      if (b.attestation !== undefined) grant.attestation = b.attestation;
+      org.grants[b.id] = grant;
+      break;
+    }
+    case "grant.revoke": {
+      const g = Object.hasOwn(org.grants, event.body.id) ? org.grants[event.body.id] : undefined;
+      if (!g) refuse("GRANT_UNKNOWN", `org ${org.id} has no grant ${event.body.id}`);
+      if (g.revokedIndex !== undefined) refuse("GRANT_REVOKED", `grant ${g.id} is already revoked`);
+      g.revokedIndex = head.index;
+      g.revokeReason = event.body.reason;
+      break;
+    }
+  }
+  return { org };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account events.
+
+const NEXT_STATUS: Partial<Record<EventType, (a: AccountState) => AccountStatus | undefined>> = {
+  "account.suspend": (a) => (a.status === "invited" || a.status === "active" ? "suspended" : undefined),
+  "account.reactivate": (a) => (a.status === "suspended" ? (a.everActive ? "active" : "invited") : undefined),
+  "account.delete": () => "deleted",
+};
+
+function applyAccountEvent(view: StateView, envelope: Envelope, event: KeyEvent, head: Head): ApplyResult {
+  const org = view.org(event.org);
+  if (!org) refuse("ORG_UNKNOWN", `org ${event.org} does not exist`);
+  const prior = view.account(event.org, event.subject);
+  if (event.type === "account.invite") {
+    if (prior) refuse("ACCOUNT_EXISTS", `account ${event.subject} already exists in ${event.org}`);
+  } else {
+    if (!prior) refuse("ACCOUNT_UNKNOWN", `account ${event.subject} does not exist in ${event.org}`);
+    chain(event, prior.head);
+    if (prior.status === "deleted") refuse("ACCOUNT_DELETED", `account ${event.subject} is deleted`);
+    if (event.type === "key.add" && prior.status === "suspended") {
+      refuse("ACCOUNT_SUSPENDED", `account ${event.subject} is suspended`);
+    }
+    const next = NEXT_STATUS[event.type];
+    if (next && next(prior) === undefined) {
+      refuse("WRONG_STATE", `${event.type} does not apply to a ${prior.status} account`, {
+        status: prior.status,
+      });
+    }
+  }
+
+  // Role allowed for the type; the key.add cases first so a delegate always gets the same code.
+  const role = event.actor.role;
+  if (event.type === "key.add") {
+    if (role === "delegate") refuse("DELEGATE_CANNOT_ADD_KEY", "a delegate can never add a key");
+    if (role !== "self") refuse("ROLE_FORBIDDEN", "only the account itself adds its keys");
+  } else if (role === "self" && event.type !== "key.revoke") {
+    refuse("ROLE_FORBIDDEN", `${event.type} is signed by an admin or a delegate`);
+  }
+
+  const signed = signers(envelope);
+  const actor = { key: event.actor.key, why: "actor" };
+  if (event.type === "key.add") return applyKeyAdd(prior!, event, signed, head);
+
+  if (event.actor.role === "admin") requireAdmin(org, event.actor.key);
+  else if (event.actor.role === "delegate")
+    delegateAuthority(org, event as KeyEvent & { actor: { role: "delegate" } });
+  else activeSignKey(prior!, event.actor.key);
+  coverSigners(signed, [actor], new Set());
+
+  if (event.type === "account.invite") {
+    const account: AccountState = {
+      org: event.org,
+      id: event.subject,
+      status: "invited",
+      inviteCommitment: event.body.inviteCommitment,
+      everActive: false,
+      keys: {},
+      head,
+    };
+    if (event.body.externalId !== undefined) account.externalId = event.body.externalId;
+    return { account };
+  }
+  const account = cloneAccount(prior!);
+  account.head = head;
+  if (event.type === "key.revoke") {
+    const k = Object.hasOwn(account.keys, event.body.keyId) ? account.keys[event.body.keyId] : undefined;
+    if (!k) refuse("KEY_UNKNOWN", `account ${account.id} has no key ${event.body.keyId}`);
+    if (k.revokedIndex !== undefined) refuse("KEY_REVOKED", `key ${k.id} is already revoked`);
+    k.revokedIndex = head.index;
+    k.revokeReason = event.body.reason;
+  } else {
+    account.status = NEXT_STATUS[event.type]!(prior!)!;
+  }
+  return { account };
+}
+
+function applyKeyAdd(
+  prior: AccountState,
+  e: EventOf<"key.add">,
+  signed: Set<string>,
+  head: Head,
+): ApplyResult {
+  const newKey = e.body.key;
+  const first = prior.status === "invited";
+  if (first) {
+    // The first key introduces itself: nobody else can vouch for it, so it must be able to
+    // sign, and the invite secret ties it to whoever the invite was delivered to.
+    if (newKey.use !== "sign")
+      refuse("WRONG_STATE", "an invited account's first key must be an ed25519 sign key");
+    if (e.actor.key !== newKey.pub) {
+      refuse(
+        "KEY_UNKNOWN",
+        `an invited account has no keys; the first key.add is signed by the new key itself`,
+      );
+    }
+    if (
+      e.body.inviteSecret === undefined ||
+      toBase64(sha256(fromBase64(e.body.inviteSecret))) !== prior.inviteCommitment
+    ) {
+      refuse(
+        "INVITE_SECRET_INVALID",
+        `the invite secret does not match account ${prior.id}'s invite commitment`,
+      );
+    }
+    coverSigners(signed, [{ key: newKey.pub, why: "new key" }], new Set());
+  } else {
+    activeSignKey(prior, e.actor.key);
+    const required = [{ key: e.actor.key, why: "actor" }];
+    // An encrypt key cannot sign, so the actor's signature vouches for it alone.
+    if (newKey.use === "sign") required.push({ key: newKey.pub, why: "new key" });
+    coverSigners(signed, required, new Set());
+    if (e.body.inviteSecret !== undefined)
+      refuse("MALFORMED", "inviteSecret belongs only on an account's first key");
+  }
+  if (Object.hasOwn(prior.keys, newKey.id))
+    refuse("KEY_EXISTS", `account ${prior.id} already had a key ${newKey.id}`);
+  for (const k of Object.values(prior.keys)) {
+    if (k.pub === newKey.pub) refuse("KEY_EXISTS", `key ${newKey.pub} was already added as ${k.id}`);
+  }
+  const account = cloneAccount(prior);
+  account.head = head;
+  account.keys[newKey.id] = { ...newKey, addedIndex: head.index };
+  if (first) {
+    account.status = "active";
+    account.everActive = true;
+  }
+  return { account };
+}
+
+/**
+ * Decides whether `envelope` (already parsed by parseEnvelope) may be appended at ctx.index
+ * given the state in `view`, and returns the new state of the subject it changes (fresh
+ * objects; the view and the envelope are not touched). Throws TrustlogError with the codes
+ * listed in docs/events.md.
+ */
+export function applyEvent(view: StateView, envelope: Envelope, ctx: ApplyContext): ApplyResult {
+  if (!ctx.signaturesChecked) checkSignatures(envelope);
+  const event = envelope.event;
+  if (ctx.now !== undefined) {
+    const skew = ctx.skewSeconds ?? DEFAULT_SKEW_SECONDS;
+    const t = parseEventTime(event.time)!;
+    if (Math.abs(t - ctx.now) > skew) {
+      refuse("SKEW", `event time ${event.time} is more than ${skew} s from the server's clock`, {
+        now: ctx.now,
+        skewSeconds: skew,
+      });
+    }
+  }
+  const head: Head = { seq: event.seq, leafHash: toBase64(ctx.leafHash), index: ctx.index };
+  return isOrgEventType(event.type)
+    ? applyOrgEvent(view, envelope, event, head)
+    : applyAccountEvent(view, envelope, event, head);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface MemoryStateJSON {
+  orgs: OrgState[];
+  accounts: AccountState[];
+}
+
+/**
+ * The whole state in memory: what a client or auditor replaying the log keeps. `apply` stores
+ * the result of applyEvent; on a refusal nothing changes.
+ */
+export class MemoryState implements StateView {
+  private readonly orgs = new Map<string, OrgState>();
+  private readonly accounts = new Map<string, AccountState>();
+
+  org(id: string): OrgState | undefined {
+    return this.orgs.get(id);
+  }
+
+  account(org: string, id: string): AccountState | undefined {
+    // "\n" cannot occur in an id, so the joined key is unambiguous.
+    return this.accounts.get(`${org}\n${id}`);
+  }
+
+  /** Every account of an org, in no particular order. */
+  accountsOf(org: string): AccountState[] {
+    return [...this.accounts.values()].filter((a) => a.org === org);
+  }
+
+  apply(envelope: Envelope, ctx: ApplyContext): ApplyResult {
+    const result = applyEvent(this, envelope, ctx);
+    if (result.org) this.orgs.set(result.org.id, result.org);
+    if (result.account) this.accounts.set(`${result.account.org}\n${result.account.id}`, result.account);
+    return result;
+  }
+
+  toJSON(): MemoryStateJSON {
+    return {
+      orgs: [...this.orgs.values()].map(cloneOrg),
+      accounts: [...this.accounts.values()].map(cloneAccount),
+    };
+  }
+
+  static fromJSON(json: MemoryStateJSON): MemoryState {
+    const s = new MemoryState();
+    for (const o of json.orgs) s.orgs.set(o.id, cloneOrg(o));
+    for (const a of json.accounts) s.accounts.set(`${a.org}\n${a.id}`, cloneAccount(a));
+    return s;
+  }
+}

@@ -1,0 +1,523 @@
+import { describe, expect, it } from "vitest";
+import { fromBase64, toBase64 } from "../../core/bytes.js";
+import type { Envelope } from "../../core/event.js";
+import { applyEvent, MemoryState, POLICY_ERROR_CODES, policyErrorKind } from "../../core/policy.js";
+import { admin, DAY, delegate, History, self, testKey } from "../helpers/events.js";
+
+const root = testKey("acme-root");
+const ops2 = testKey("acme-ops");
+const ops3 = testKey("acme-ops-3");
+const bridge = testKey("scim-bridge");
+const laptop = testKey("alice-laptop");
+const phone = testKey("alice-phone");
+const outsider = testKey("outsider");
+
+/** acme (admin root, threshold 1), a full grant "scim" for the bridge, alice active on her laptop. */
+function acme(): History {
+  const h = new History();
+  h.append(h.orgCreate("acme", { admins: [root], name: "Acme Inc" }));
+  h.append(
+    h.grantIssue(
+      "acme",
+      {
+        id: "scim",
+        delegate: bridge,
+        ops: ["account.invite", "account.suspend", "account.reactivate", "account.delete", "key.revoke"],
+      },
+      admin(root),
+    ),
+  );
+  h.append(h.invite("acme", "alice", delegate(bridge, "scim"), { externalId: "2819c223" }));
+  h.append(h.keyAdd("acme", "alice", laptop));
+  return h;
+}
+
+function code(h: History, env: Envelope, ctx: { now?: number; skewSeconds?: number } = {}): string {
+  return h.refuse(env, ctx).code;
+}
+
+describe("the policy: organisations", () => {
+  it("an org is created by its admins and pins its genesis leaf hash", () => {
+    const h = new History();
+    const e = h.append(h.orgCreate("acme", { admins: [root, ops2], threshold: 2 }));
+    const org = h.state.org("acme")!;
+    expect(org).toMatchObject({ id: "acme", admins: [root.pub, ops2.pub], threshold: 2, grants: {} });
+    expect(org.genesis).toBe(toBase64(e.leafHash));
+    expect(org.head).toEqual({ seq: 0, leafHash: toBase64(e.leafHash), index: 0 });
+  });
+
+  it("an org id is used once (ORG_EXISTS)", () => {
+    const h = acme();
+    expect(code(h, h.orgCreate("acme", { admins: [outsider] }))).toBe("ORG_EXISTS");
+  });
+
+  it("org.create needs threshold signatures of its admins (THRESHOLD_NOT_MET)", () => {
+    const h = new History();
+    expect(code(h, h.orgCreate("acme", { admins: [root, ops2], threshold: 2, signers: [root] }))).toBe(
+      "THRESHOLD_NOT_MET",
+    );
+  });
+
+  it("org.create's actor is one of its admins (NOT_ADMIN)", () => {
+    const h = new History();
+    expect(code(h, h.orgCreate("acme", { admins: [root], by: outsider, signers: [outsider, root] }))).toBe(
+      "NOT_ADMIN",
+    );
+  });
+
+  it("a key that plays no role cannot sign (SIG_UNEXPECTED)", () => {
+    const h = new History();
+    expect(code(h, h.orgCreate("acme", { admins: [root], extraSigners: [outsider] }))).toBe("SIG_UNEXPECTED");
+    const a = acme();
+    expect(code(a, a.suspend("acme", "alice", admin(root), { extraSigners: [laptop] }))).toBe(
+      "SIG_UNEXPECTED",
+    );
+    // On an account event a second admin is no co-signer either.
+    a.append(a.adminAdd("acme", ops2, admin(root)));
+    expect(code(a, a.suspend("acme", "alice", admin(root), { extraSigners: [ops2] }))).toBe("SIG_UNEXPECTED");
+  });
+
+  it("the actor must sign (SIG_MISSING)", () => {
+    const h = acme();
+    h.append(h.adminAdd("acme", ops2, admin(root)));
+    expect(code(h, h.adminAdd("acme", ops3, admin(root), { signers: [ops2, ops3] }))).toBe("SIG_MISSING");
+  });
+
+  it("a new admin key proves possession by signing its admin.add (SIG_MISSING)", () => {
+    const h = acme();
+    expect(code(h, h.adminAdd("acme", ops2, admin(root), { signers: [root] }))).toBe("SIG_MISSING");
+  });
+
+  it("admins are added and removed; org events need threshold admins, extra admins may co-sign", () => {
+    const h = acme();
+    h.append(h.adminAdd("acme", ops2, admin(root)));
+    h.append(h.adminAdd("acme", ops3, admin(root, ops2)));
+    expect(h.state.org("acme")!.admins).toEqual([root.pub, ops2.pub, ops3.pub]);
+    h.append(h.adminRemove("acme", ops3, admin(ops2)));
+    expect(h.state.org("acme")!.admins).toEqual([root.pub, ops2.pub]);
+  });
+
+  it("a threshold org refuses an event signed by too few admins (THRESHOLD_NOT_MET)", () => {
+    const h = new History();
+    h.append(h.orgCreate("acme", { admins: [root, ops2, ops3], threshold: 2 }));
+    expect(code(h, h.adminRemove("acme", ops3, admin(root)))).toBe("THRESHOLD_NOT_MET");
+    h.append(h.adminRemove("acme", ops3, admin(root, ops2)));
+    expect(h.state.org("acme")!.admins).toEqual([root.pub, ops2.pub]);
+  });
+
+  it("removing an admin cannot leave fewer admins than the threshold (LAST_ADMIN)", () => {
+    const h = acme();
+    expect(code(h, h.adminRemove("acme", root, admin(root)))).toBe("LAST_ADMIN");
+  });
+
+  it("an admin is added once (ADMIN_EXISTS) and only admins are removed (ADMIN_UNKNOWN)", () => {
+    const h = acme();
+    h.append(h.adminAdd("acme", ops2, admin(root)));
+    expect(code(h, h.adminAdd("acme", ops2, admin(root)))).toBe("ADMIN_EXISTS");
+    expect(code(h, h.adminRemove("acme", outsider, admin(root)))).toBe("ADMIN_UNKNOWN");
+  });
+
+  it("only an admin acts as admin (NOT_ADMIN)", () => {
+    const h = acme();
+    expect(code(h, h.adminAdd("acme", outsider, admin(outsider)))).toBe("NOT_ADMIN");
+    expect(code(h, h.suspend("acme", "alice", admin(outsider)))).toBe("NOT_ADMIN");
+  });
+
+  it("a removed admin has no authority left (NOT_ADMIN)", () => {
+    const h = acme();
+    h.append(h.adminAdd("acme", ops2, admin(root)));
+    h.append(h.adminRemove("acme", ops2, admin(root)));
+    expect(code(h, h.suspend("acme", "alice", admin(ops2)))).toBe("NOT_ADMIN");
+  });
+
+  it("org events are for admins only (ROLE_FORBIDDEN)", () => {
+    const h = acme();
+    expect(code(h, h.adminRemove("acme", root, self(laptop)))).toBe("ROLE_FORBIDDEN");
+    expect(code(h, h.grantRevoke("acme", "scim", delegate(bridge, "scim")))).toBe("ROLE_FORBIDDEN");
+  });
+
+  it("events for an unknown org are refused (ORG_UNKNOWN)", () => {
+    const h = acme();
+    expect(code(h, h.adminAdd("globex", ops2, admin(root)))).toBe("ORG_UNKNOWN");
+    expect(code(h, h.invite("globex", "bob", admin(root)))).toBe("ORG_UNKNOWN");
+  });
+
+  it("a wrong seq or prev is a chain conflict carrying the subject's head (CHAIN_CONFLICT)", () => {
+    const h = acme();
+    const head = h.head("acme")!;
+    const stale = h.refuse(h.adminAdd("acme", ops2, admin(root), { seq: head.seq }));
+    expect(stale.code).toBe("CHAIN_CONFLICT");
+    expect(stale.details).toEqual({ head });
+    expect(code(h, h.adminAdd("acme", ops2, admin(root), { prev: toBase64(new Uint8Array(32)) }))).toBe(
+      "CHAIN_CONFLICT",
+    );
+    expect(code(h, h.suspend("acme", "alice", admin(root), { seq: 7 }))).toBe("CHAIN_CONFLICT");
+    // Two events built on the same head: the second one loses.
+    const a = h.adminAdd("acme", ops2, admin(root));
+    const b = h.adminAdd("acme", ops3, admin(root));
+    h.append(a);
+    expect(code(h, b)).toBe("CHAIN_CONFLICT");
+  });
+
+  it("a signature that does not verify is refused (SIG_INVALID)", () => {
+    const h = acme();
+    const env = h.suspend("acme", "alice", admin(root));
+    const sig = fromBase64(env.sigs[0]!.sig);
+    sig[0]! ^= 1;
+    const bad = { ...env, sigs: [{ key: env.sigs[0]!.key, sig: toBase64(sig) }] };
+    expect(code(h, bad)).toBe("SIG_INVALID");
+  });
+});
+
+describe("the policy: grants and delegates", () => {
+  it("a grant is recorded with its position and revoked once", () => {
+    const h = acme();
+    expect(h.state.org("acme")!.grants.scim).toMatchObject({ delegate: bridge.pub, issuedIndex: 1 });
+    const e = h.append(h.grantRevoke("acme", "scim", admin(root), { reason: "rotated" }));
+    expect(h.state.org("acme")!.grants.scim).toMatchObject({
+      revokedIndex: e.index,
+      revokeReason: "rotated",
+    });
+    expect(code(h, h.grantRevoke("acme", "scim", admin(root)))).toBe("GRANT_REVOKED");
+  });
+
+  it("a grant id is used once, even after revocation (GRANT_EXISTS)", () => {
+    const h = acme();
+    h.append(h.grantRevoke("acme", "scim", admin(root)));
+    expect(
+      code(h, h.grantIssue("acme", { id: "scim", delegate: bridge, ops: ["key.revoke"] }, admin(root))),
+    ).toBe("GRANT_EXISTS");
+  });
+
+  it("a grant cannot list an operation that is never delegable (OP_NOT_DELEGABLE)", () => {
+    const h = acme();
+    for (const op of ["key.add", "admin.add", "grant.issue", "org.create"] as const) {
+      expect(
+        code(
+          h,
+          h.grantIssue("acme", { id: "g2", delegate: bridge, ops: ["account.invite", op] }, admin(root)),
+        ),
+      ).toBe("OP_NOT_DELEGABLE");
+    }
+  });
+
+  it("a delegate cannot add a key (DELEGATE_CANNOT_ADD_KEY)", () => {
+    const h = acme();
+    expect(code(h, h.keyAdd("acme", "alice", outsider, { by: delegate(bridge, "scim") }))).toBe(
+      "DELEGATE_CANNOT_ADD_KEY",
+    );
+    // Even with a grant that does not exist, the code is the same.
+    expect(code(h, h.keyAdd("acme", "alice", outsider, { by: delegate(bridge, "nope") }))).toBe(
+      "DELEGATE_CANNOT_ADD_KEY",
+    );
+  });
+
+  it("a delegate cannot add an admin or issue a grant (DELEGATE_CANNOT_ADD_KEY)", () => {
+    const h = acme();
+    expect(code(h, h.adminAdd("acme", outsider, delegate(bridge, "scim")))).toBe("DELEGATE_CANNOT_ADD_KEY");
+    expect(
+      code(
+        h,
+        h.grantIssue("acme", { id: "g2", delegate: outsider, ops: ["key.revoke"] }, delegate(bridge, "nope")),
+      ),
+    ).toBe("DELEGATE_CANNOT_ADD_KEY");
+  });
+
+  it("a delegate must cite a grant that exists (GRANT_UNKNOWN)", () => {
+    const h = acme();
+    expect(code(h, h.suspend("acme", "alice", delegate(bridge, "other")))).toBe("GRANT_UNKNOWN");
+  });
+
+  it("a delegate must hold the grant it cites (GRANT_KEY_MISMATCH)", () => {
+    const h = acme();
+    expect(code(h, h.suspend("acme", "alice", delegate(outsider, "scim")))).toBe("GRANT_KEY_MISMATCH");
+  });
+
+  it("a revoked grant gives no authority (GRANT_REVOKED)", () => {
+    const h = acme();
+    h.append(h.grantRevoke("acme", "scim", admin(root)));
+    expect(code(h, h.suspend("acme", "alice", delegate(bridge, "scim")))).toBe("GRANT_REVOKED");
+  });
+
+  it("a grant is judged by the event's time: not before notBefore, not from notAfter on", () => {
+    const h = acme();
+    h.append(
+      h.grantIssue(
+        "acme",
+        {
+          id: "later",
+          delegate: bridge,
+          ops: ["account.suspend"],
+          notBefore: h.now + 100,
+          notAfter: h.now + 200,
+        },
+        admin(root),
+      ),
+    );
+    expect(code(h, h.suspend("acme", "alice", delegate(bridge, "later")))).toBe("GRANT_NOT_YET_VALID");
+    expect(code(h, h.suspend("acme", "alice", delegate(bridge, "later"), { time: h.now + 200 }))).toBe(
+      "GRANT_EXPIRED",
+    );
+    h.append(h.suspend("acme", "alice", delegate(bridge, "later"), { time: h.now + 100 }));
+    expect(h.state.account("acme", "alice")!.status).toBe("suspended");
+  });
+
+  it("an expired grant gives no authority (GRANT_EXPIRED)", () => {
+    const h = acme();
+    h.tick(31 * DAY);
+    expect(code(h, h.suspend("acme", "alice", delegate(bridge, "scim")))).toBe("GRANT_EXPIRED");
+  });
+
+  it("a delegate acts only within its grant's ops and accounts (OUT_OF_SCOPE)", () => {
+    const h = acme();
+    h.append(
+      h.grantIssue(
+        "acme",
+        {
+          id: "eng",
+          delegate: outsider,
+          ops: ["account.invite", "account.suspend"],
+          accounts: ["eng.", "ops."],
+        },
+        admin(root),
+      ),
+    );
+    h.append(h.invite("acme", "eng.bob", delegate(outsider, "eng")));
+    h.append(h.invite("acme", "ops.carol", delegate(outsider, "eng")));
+    expect(code(h, h.invite("acme", "sales.dan", delegate(outsider, "eng")))).toBe("OUT_OF_SCOPE");
+    expect(code(h, h.delete("acme", "eng.bob", delegate(outsider, "eng")))).toBe("OUT_OF_SCOPE");
+    h.append(h.suspend("acme", "eng.bob", delegate(outsider, "eng")));
+  });
+});
+
+describe("the policy: accounts", () => {
+  it("an invited account is created with its commitment, and activated by its first key", () => {
+    const h = new History();
+    h.append(h.orgCreate("acme", { admins: [root] }));
+    h.append(h.invite("acme", "alice", admin(root), { externalId: "x-1" }));
+    expect(h.state.account("acme", "alice")).toMatchObject({
+      status: "invited",
+      externalId: "x-1",
+      everActive: false,
+      keys: {},
+      head: { seq: 0, index: 1 },
+    });
+    h.append(h.keyAdd("acme", "alice", laptop));
+    expect(h.state.account("acme", "alice")).toMatchObject({
+      status: "active",
+      everActive: true,
+      keys: { "alice-laptop": { pub: laptop.pub, use: "sign", alg: "ed25519", addedIndex: 2 } },
+      head: { seq: 1, index: 2 },
+    });
+  });
+
+  it("an account id is used once per org (ACCOUNT_EXISTS)", () => {
+    const h = acme();
+    expect(code(h, h.invite("acme", "alice", admin(root)))).toBe("ACCOUNT_EXISTS");
+  });
+
+  it("events for an unknown account are refused (ACCOUNT_UNKNOWN)", () => {
+    const h = acme();
+    expect(code(h, h.suspend("acme", "bob", admin(root)))).toBe("ACCOUNT_UNKNOWN");
+    expect(code(h, h.keyAdd("acme", "bob", outsider))).toBe("ACCOUNT_UNKNOWN");
+  });
+
+  it("the account cannot invite itself (ROLE_FORBIDDEN), nor can an admin add its key", () => {
+    const h = acme();
+    expect(code(h, h.invite("acme", "bob", self(outsider)))).toBe("ROLE_FORBIDDEN");
+    expect(code(h, h.keyAdd("acme", "alice", phone, { by: admin(root) }))).toBe("ROLE_FORBIDDEN");
+    expect(code(h, h.suspend("acme", "alice", self(laptop)))).toBe("ROLE_FORBIDDEN");
+  });
+
+  it("the first key needs the invite secret (INVITE_SECRET_INVALID)", () => {
+    const h = acme();
+    h.append(h.invite("acme", "bob", admin(root)));
+    expect(code(h, h.keyAdd("acme", "bob", outsider, { inviteSecret: new Uint8Array(32) }))).toBe(
+      "INVITE_SECRET_INVALID",
+    );
+    expect(code(h, h.keyAdd("acme", "bob", outsider, { inviteSecret: null }))).toBe("INVITE_SECRET_INVALID");
+  });
+
+  it("the first key signs for itself and must be a sign key", () => {
+    const h = acme();
+    h.append(h.invite("acme", "bob", admin(root)));
+    const bob = testKey("bob");
+    // Another key acting for an account that has none yet.
+    expect(code(h, h.keyAdd("acme", "bob", bob, { by: self(outsider) }))).toBe("KEY_UNKNOWN");
+    expect(code(h, h.keyAdd("acme", "bob", bob, { use: "encrypt", signers: [bob] }))).toBe("WRONG_STATE");
+    expect(code(h, h.keyAdd("acme", "bob", bob, { extraSigners: [outsider] }))).toBe("SIG_UNEXPECTED");
+  });
+
+  it("later keys are added by an active sign key and sign for themselves", () => {
+    const h = acme();
+    h.append(h.keyAdd("acme", "alice", phone, { by: self(laptop) }));
+    h.append(h.keyAdd("acme", "alice", laptop, { id: "laptop-enc", use: "encrypt", by: self(laptop) }));
+    const keys = h.state.account("acme", "alice")!.keys;
+    expect(Object.keys(keys).sort()).toEqual(["alice-laptop", "alice-phone", "laptop-enc"]);
+    expect(keys["laptop-enc"]).toMatchObject({ alg: "x25519", use: "encrypt", pub: laptop.x25519 });
+  });
+
+  it("a new sign key must sign its key.add (SIG_MISSING)", () => {
+    const h = acme();
+    expect(code(h, h.keyAdd("acme", "alice", phone, { by: self(laptop), signers: [laptop] }))).toBe(
+      "SIG_MISSING",
+    );
+  });
+
+  it("inviteSecret belongs only on the first key (MALFORMED)", () => {
+    const h = acme();
+    expect(
+      code(
+        h,
+        h.keyAdd("acme", "alice", phone, { by: self(laptop), inviteSecret: h.inviteSecret("acme", "alice") }),
+      ),
+    ).toBe("MALFORMED");
+  });
+
+  it("key ids and keys are unique per account for ever (KEY_EXISTS)", () => {
+    const h = acme();
+    expect(code(h, h.keyAdd("acme", "alice", phone, { id: "alice-laptop", by: self(laptop) }))).toBe(
+      "KEY_EXISTS",
+    );
+    h.append(h.keyAdd("acme", "alice", phone, { by: self(laptop) }));
+    h.append(h.keyRevoke("acme", "alice", "alice-phone", self(laptop)));
+    expect(code(h, h.keyAdd("acme", "alice", phone, { by: self(laptop) }))).toBe("KEY_EXISTS");
+    expect(code(h, h.keyAdd("acme", "alice", phone, { id: "phone-2", by: self(laptop) }))).toBe("KEY_EXISTS");
+  });
+
+  it("keys are revoked by the account, an admin or a delegate", () => {
+    const h = acme();
+    h.append(h.keyAdd("acme", "alice", phone, { by: self(laptop) }));
+    h.append(h.keyAdd("acme", "alice", testKey("tablet"), { id: "tablet", by: self(laptop) }));
+    h.append(h.keyRevoke("acme", "alice", "alice-phone", self(laptop)));
+    h.append(h.keyRevoke("acme", "alice", "tablet", admin(root)));
+    const e = h.append(
+      h.keyRevoke("acme", "alice", "alice-laptop", delegate(bridge, "scim"), { reason: "lost" }),
+    );
+    expect(h.state.account("acme", "alice")!.keys["alice-laptop"]).toMatchObject({
+      revokedIndex: e.index,
+      revokeReason: "lost",
+    });
+  });
+
+  it("revoking an unknown key is KEY_UNKNOWN, a revoked one KEY_REVOKED", () => {
+    const h = acme();
+    expect(code(h, h.keyRevoke("acme", "alice", "nope", admin(root)))).toBe("KEY_UNKNOWN");
+    h.append(h.keyAdd("acme", "alice", phone, { by: self(laptop) }));
+    h.append(h.keyRevoke("acme", "alice", "alice-phone", admin(root)));
+    expect(code(h, h.keyRevoke("acme", "alice", "alice-phone", admin(root)))).toBe("KEY_REVOKED");
+  });
+
+  it("a revoked key cannot act for the account (KEY_REVOKED), a stranger's key is KEY_UNKNOWN", () => {
+    const h = acme();
+    h.append(h.keyAdd("acme", "alice", phone, { by: self(laptop) }));
+    h.append(h.keyRevoke("acme", "alice", "alice-phone", admin(root)));
+    expect(code(h, h.keyAdd("acme", "alice", testKey("x"), { by: self(phone) }))).toBe("KEY_REVOKED");
+    expect(code(h, h.keyRevoke("acme", "alice", "alice-laptop", self(phone)))).toBe("KEY_REVOKED");
+    expect(code(h, h.keyAdd("acme", "alice", testKey("x"), { by: self(outsider) }))).toBe("KEY_UNKNOWN");
+  });
+
+  it("an encrypt key cannot act for the account (KEY_UNKNOWN)", () => {
+    const h = acme();
+    h.append(h.keyAdd("acme", "alice", phone, { id: "enc", use: "encrypt", by: self(laptop) }));
+    // Even if its bytes were an Ed25519 key, an encrypt key is not a sign key.
+    const fake = { ...phone, pub: phone.x25519 };
+    expect(code(h, h.keyRevoke("acme", "alice", "alice-laptop", self(fake), { signers: [phone] }))).toBe(
+      "KEY_UNKNOWN",
+    );
+  });
+
+  it("a suspended account accepts no key.add (ACCOUNT_SUSPENDED), then is reactivated", () => {
+    const h = acme();
+    h.append(h.suspend("acme", "alice", delegate(bridge, "scim")));
+    expect(code(h, h.keyAdd("acme", "alice", phone, { by: self(laptop) }))).toBe("ACCOUNT_SUSPENDED");
+    h.append(h.keyRevoke("acme", "alice", "alice-laptop", admin(root)));
+    h.append(h.reactivate("acme", "alice", admin(root)));
+    expect(h.state.account("acme", "alice")!.status).toBe("active");
+  });
+
+  it("a suspended invitation returns to invited on reactivation and can still take its first key", () => {
+    const h = acme();
+    h.append(h.invite("acme", "bob", admin(root)));
+    h.append(h.suspend("acme", "bob", admin(root)));
+    expect(code(h, h.keyAdd("acme", "bob", outsider))).toBe("ACCOUNT_SUSPENDED");
+    h.append(h.reactivate("acme", "bob", admin(root)));
+    expect(h.state.account("acme", "bob")!.status).toBe("invited");
+    h.append(h.keyAdd("acme", "bob", outsider));
+    expect(h.state.account("acme", "bob")!.status).toBe("active");
+  });
+
+  it("status changes only from the states they apply to (WRONG_STATE)", () => {
+    const h = acme();
+    expect(code(h, h.reactivate("acme", "alice", admin(root)))).toBe("WRONG_STATE");
+    h.append(h.suspend("acme", "alice", admin(root)));
+    expect(code(h, h.suspend("acme", "alice", admin(root)))).toBe("WRONG_STATE");
+  });
+
+  it("a deleted account accepts nothing (ACCOUNT_DELETED)", () => {
+    const h = acme();
+    h.append(h.suspend("acme", "alice", admin(root)));
+    h.append(h.delete("acme", "alice", delegate(bridge, "scim")));
+    expect(h.state.account("acme", "alice")!.status).toBe("deleted");
+    expect(code(h, h.reactivate("acme", "alice", admin(root)))).toBe("ACCOUNT_DELETED");
+    expect(code(h, h.delete("acme", "alice", admin(root)))).toBe("ACCOUNT_DELETED");
+    expect(code(h, h.keyRevoke("acme", "alice", "alice-laptop", admin(root)))).toBe("ACCOUNT_DELETED");
+    expect(code(h, h.keyAdd("acme", "alice", phone, { by: self(laptop) }))).toBe("ACCOUNT_DELETED");
+    expect(code(h, h.invite("acme", "alice", admin(root)))).toBe("ACCOUNT_EXISTS");
+  });
+});
+
+describe("the policy: time, purity and error kinds", () => {
+  it("an event too far from the server's clock is refused (SKEW), replay ignores the clock", () => {
+    const h = acme();
+    const env = h.suspend("acme", "alice", admin(root));
+    expect(code(h, env, { now: h.now + 301 })).toBe("SKEW");
+    expect(code(h, env, { now: h.now - 61, skewSeconds: 60 })).toBe("SKEW");
+    h.append(env, { now: h.now + 300 });
+  });
+
+  it("applyEvent never mutates the state it reads or the envelope, and is deterministic", () => {
+    const h = acme();
+    const env = h.keyAdd("acme", "alice", phone, { by: self(laptop) });
+    const before = JSON.stringify(h.state.toJSON());
+    const envBefore = JSON.stringify(env);
+    const ctx = { index: 99, leafHash: new Uint8Array(32).fill(9) };
+    const a = applyEvent(h.state, env, ctx);
+    const b = applyEvent(h.state, env, ctx);
+    expect(a).toEqual(b);
+    expect(a.account).not.toBe(h.state.account("acme", "alice"));
+    a.account!.keys["alice-laptop"]!.revokedIndex = 1;
+    expect(JSON.stringify(h.state.toJSON())).toBe(before);
+    expect(JSON.stringify(env)).toBe(envBefore);
+  });
+
+  it("signaturesChecked skips the signature pass, and only that", () => {
+    const h = acme();
+    const env = h.suspend("acme", "alice", admin(root));
+    const bad = { ...env, sigs: [{ key: env.sigs[0]!.key, sig: toBase64(new Uint8Array(64)) }] };
+    const ctx = { index: 99, leafHash: new Uint8Array(32) };
+    expect(() => applyEvent(h.state, bad, ctx)).toThrow(expect.objectContaining({ code: "SIG_INVALID" }));
+    expect(applyEvent(h.state, bad, { ...ctx, signaturesChecked: true }).account!.status).toBe("suspended");
+  });
+
+  it("MemoryState round-trips through JSON", () => {
+    const h = acme();
+    const copy = MemoryState.fromJSON(JSON.parse(JSON.stringify(h.state)));
+    expect(copy.toJSON()).toEqual(h.state.toJSON());
+    const env = h.suspend("acme", "alice", admin(root));
+    const ctx = { index: 4, leafHash: new Uint8Array(32).fill(3) };
+    expect(copy.apply(env, ctx)).toEqual(h.state.apply(env, ctx));
+  });
+
+  it("every code maps to one HTTP kind", () => {
+    expect(policyErrorKind("MALFORMED")).toBe("malformed");
+    expect(policyErrorKind("TOO_LARGE")).toBe("too_large");
+    expect(policyErrorKind("CHAIN_CONFLICT")).toBe("conflict");
+    expect(policyErrorKind("ORG_EXISTS")).toBe("conflict");
+    expect(policyErrorKind("DELEGATE_CANNOT_ADD_KEY")).toBe("forbidden");
+    expect(policyErrorKind("SKEW")).toBe("forbidden");
+    expect(policyErrorKind("toString")).toBeUndefined();
+    expect(policyErrorKind("DB_DOWN")).toBeUndefined();
+    expect(POLICY_ERROR_CODES.length).toBe(33);
+  });
+});
