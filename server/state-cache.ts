@@ -1,0 +1,299 @@
+// Derived state in the database <-> core/policy.ts's OrgState and AccountState, and the
+// sequencer's in-memory cache of it.
+//
+// The cache is only correct while this process is the log's single writer: the sequencer
+// clears it whenever a transaction fails or leadership changes hands, and reloads from the
+// database, which always holds the replay of the log up to log_head (same transaction).
+
+import { and, eq, inArray, or, sql } from "drizzle-orm";
+import { fromBase64, toBase64 } from "../core/bytes.js";
+import { type EventType, isOrgEventType, type KeyEvent } from "../core/event.js";
+import type { AccountKey, AccountState, AccountStatus, Grant, OrgState, StateView } from "../core/policy.js";
+import type { Drizzle } from "../node/db.js";
+import { accountKeys, accounts, grants, orgAdmins, orgs } from "./schema.js";
+
+/** A drizzle handle or a transaction on one. */
+type Tx = Pick<Drizzle, "select" | "insert" | "delete">;
+
+export function accountKey(org: string, id: string): string {
+  // Ids cannot contain a space (DESIGN.md §3), so the joined key is unambiguous.
+  return `${org} ${id}`;
+}
+
+export async function loadOrgs(db: Tx, ids: readonly string[]): Promise<Map<string, OrgState>> {
+  const out = new Map<string, OrgState>();
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return out;
+  const [rows, adminRows, grantRows] = await Promise.all([
+    db.select().from(orgs).where(inArray(orgs.id, unique)),
+    db
+      .select()
+      .from(orgAdmins)
+      .where(inArray(orgAdmins.org, unique))
+      .orderBy(orgAdmins.org, orgAdmins.position),
+    db.select().from(grants).where(inArray(grants.org, unique)),
+  ]);
+  for (const r of rows) {
+    out.set(r.id, {
+      id: r.id,
+      name: r.name,
+      admins: [],
+      threshold: r.threshold,
+      grants: {},
+      head: { seq: r.headSeq, leafHash: toBase64(r.headLeafHash), index: r.headIndex },
+      genesis: toBase64(r.genesis),
+    });
+  }
+  for (const a of adminRows) out.get(a.org)?.admins.push(toBase64(a.key));
+  for (const g of grantRows) {
+    const o = out.get(g.org);
+    if (!o) continue;
+    const grant: Grant = {
+      id: g.id,
+      delegate: toBase64(g.delegate),
+      ops: g.ops as EventType[],
+      accounts: g.accounts,
+      notBefore: g.notBefore,
+      notAfter: g.notAfter,
+      note: g.note,
+      issuedIndex: g.issuedIndex,
+    };
+    if (g.attestation !== null) grant.attestation = g.attestation;
+    if (g.revokedIndex !== null) grant.revokedIndex = g.revokedIndex;
+    if (g.revokeReason !== null) grant.revokeReason = g.revokeReason;
+    o.grants[g.id] = grant;
+  }
+  return out;
+}
+
+export async function loadAccounts(
+  db: Tx,
+  ids: readonly { org: string; id: string }[],
+): Promise<Map<string, AccountState>> {
+  const out = new Map<string, AccountState>();
+  const unique = new Map(ids.map((a) => [accountKey(a.org, a.id), a]));
+  if (unique.size === 0) return out;
+  const list = [...unique.values()];
+  // (org, id) IN (...) as a disjunction per org keeps both drivers on plain parameters.
+  const byOrg = new Map<string, string[]>();
+  for (const a of list) byOrg.set(a.org, [...(byOrg.get(a.org) ?? []), a.id]);
+  const accountWhere = or(
+    ...[...byOrg].map(([org, ids]) => and(eq(accounts.org, org), inArray(accounts.id, ids))),
+  );
+  const keyWhere = or(
+    ...[...byOrg].map(([org, ids]) => and(eq(accountKeys.org, org), inArray(accountKeys.account, ids))),
+  );
+  const [rows, keyRows] = await Promise.all([
+    db.select().from(accounts).where(accountWhere),
+    db.select().from(accountKeys).where(keyWhere).orderBy(accountKeys.addedIndex),
+  ]);
+  for (const r of rows) {
+    const a: AccountState = {
+      org: r.org,
+      id: r.id,
+      status: r.status as AccountStatus,
+      inviteCommitment: toBase64(r.inviteCommitment),
+      everActive: r.everActive,
+      keys: {},
+      head: { seq: r.headSeq, leafHash: toBase64(r.headLeafHash), index: r.headIndex },
+    };
+    if (r.externalId !== null) a.externalId = r.externalId;
+    out.set(accountKey(r.org, r.id), a);
+  }
+  for (const k of keyRows) {
+    const a = out.get(accountKey(k.org, k.account));
+    if (!a) continue;
+    const key: AccountKey = {
+      id: k.keyId,
+      alg: k.alg as AccountKey["alg"],
+      use: k.use as AccountKey["use"],
+      pub: toBase64(k.pub),
+      addedIndex: k.addedIndex,
+    };
+    if (k.revokedIndex !== null) key.revokedIndex = k.revokedIndex;
+    if (k.revokeReason !== null) key.revokeReason = k.revokeReason;
+    a.keys[k.keyId] = key;
+  }
+  return out;
+}
+
+const CHUNK = 1000; // rows per INSERT: well under PostgreSQL's 65,535 parameters
+
+async function insertChunked<T>(rows: T[], insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHUNK) await insert(rows.slice(i, i + CHUNK));
+}
+
+/**
+ * Writes the given orgs and accounts as they now are (whole records: their admin, grant and key
+ * rows are replaced). Meant to run inside the batch transaction; durable with its COMMIT.
+ */
+export async function saveState(
+  tx: Tx,
+  orgStates: Iterable<OrgState>,
+  accountStates: Iterable<AccountState>,
+) {
+  const os = [...orgStates];
+  const as = [...accountStates];
+  if (os.length > 0) {
+    const ids = os.map((o) => o.id);
+    await tx
+      .insert(orgs)
+      .values(
+        os.map((o) => ({
+          id: o.id,
+          name: o.name,
+          threshold: o.threshold,
+          genesis: fromBase64(o.genesis),
+          headSeq: o.head.seq,
+          headLeafHash: fromBase64(o.head.leafHash),
+          headIndex: o.head.index,
+        })),
+      )
+      .onConflictDoUpdate({
+        target: orgs.id,
+        set: {
+          name: sql`excluded.name`,
+          threshold: sql`excluded.threshold`,
+          headSeq: sql`excluded.head_seq`,
+          headLeafHash: sql`excluded.head_leaf_hash`,
+          headIndex: sql`excluded.head_index`,
+        },
+      });
+    await tx.delete(orgAdmins).where(inArray(orgAdmins.org, ids));
+    await tx.delete(grants).where(inArray(grants.org, ids));
+    const adminRows = os.flatMap((o) =>
+      o.admins.map((k, position) => ({ org: o.id, key: fromBase64(k), position })),
+    );
+    await insertChunked(adminRows, (c) => tx.insert(orgAdmins).values(c));
+    const grantRows = os.flatMap((o) =>
+      Object.values(o.grants).map((g) => ({
+        org: o.id,
+        id: g.id,
+        delegate: fromBase64(g.delegate),
+        ops: g.ops,
+        accounts: g.accounts,
+        notBefore: g.notBefore,
+        notAfter: g.notAfter,
+        note: g.note,
+        attestation: g.attestation ?? null,
+        issuedIndex: g.issuedIndex,
+        status: g.revokedIndex === undefined ? "active" : "revoked",
+        revokedIndex: g.revokedIndex ?? null,
+        revokeReason: g.revokeReason ?? null,
+      })),
+    );
+    await insertChunked(grantRows, (c) => tx.insert(grants).values(c));
+  }
+  if (as.length > 0) {
+    await insertChunked(as, (c) =>
+      tx
+        .insert(accounts)
+        .values(
+          c.map((a) => ({
+            org: a.org,
+            id: a.id,
+            status: a.status,
+            externalId: a.externalId ?? null,
+            inviteCommitment: fromBase64(a.inviteCommitment),
+            everActive: a.everActive,
+            headSeq: a.head.seq,
+            headLeafHash: fromBase64(a.head.leafHash),
+            headIndex: a.head.index,
+          })),
+        )
+        .onConflictDoUpdate({
+          target: [accounts.org, accounts.id],
+          set: {
+            status: sql`excluded.status`,
+            externalId: sql`excluded.external_id`,
+            everActive: sql`excluded.ever_active`,
+            headSeq: sql`excluded.head_seq`,
+            headLeafHash: sql`excluded.head_leaf_hash`,
+            headIndex: sql`excluded.head_index`,
+          },
+        }),
+    );
+    const keyRows = as.flatMap((a) =>
+      Object.values(a.keys).map((k) => ({
+        org: a.org,
+        account: a.id,
+        keyId: k.id,
+        alg: k.alg,
+        use: k.use,
+        pub: fromBase64(k.pub),
+        status: k.revokedIndex === undefined ? "active" : "revoked",
+        addedIndex: k.addedIndex,
+        revokedIndex: k.revokedIndex ?? null,
+        revokeReason: k.revokeReason ?? null,
+      })),
+    );
+    // Keys are never removed from a record, only revoked: upsert them all.
+    await insertChunked(keyRows, (c) =>
+      tx
+        .insert(accountKeys)
+        .values(c)
+        .onConflictDoUpdate({
+          target: [accountKeys.org, accountKeys.account, accountKeys.keyId],
+          set: {
+            status: sql`excluded.status`,
+            revokedIndex: sql`excluded.revoked_index`,
+            revokeReason: sql`excluded.revoke_reason`,
+          },
+        }),
+    );
+  }
+}
+
+/**
+ * The sequencer's view of the state: records loaded on demand before each batch (so that the
+ * policy, which is synchronous, finds them in memory) and kept up to date after each commit.
+ * Absent records are cached too, since most batches create accounts. Bounded by `capacity`.
+ */
+export class StateCache implements StateView {
+  private readonly orgs = new Map<string, OrgState | null>();
+  private readonly accounts = new Map<string, AccountState | null>();
+
+  constructor(
+    private readonly db: Tx,
+    private readonly capacity = 200_000,
+  ) {}
+
+  org(id: string): OrgState | undefined {
+    return this.orgs.get(id) ?? undefined;
+  }
+
+  account(org: string, id: string): AccountState | undefined {
+    return this.accounts.get(accountKey(org, id)) ?? undefined;
+  }
+
+  /** Loads every record the events may read that is not cached yet. */
+  async preload(events: readonly KeyEvent[]): Promise<void> {
+    const orgIds = new Set<string>();
+    const accountIds = new Map<string, { org: string; id: string }>();
+    for (const e of events) {
+      if (!this.orgs.has(e.org)) orgIds.add(e.org);
+      if (!isOrgEventType(e.type)) {
+        const k = accountKey(e.org, e.subject);
+        if (!this.accounts.has(k)) accountIds.set(k, { org: e.org, id: e.subject });
+      }
+    }
+    if (this.orgs.size + this.accounts.size + orgIds.size + accountIds.size > this.capacity) this.clear();
+    const [o, a] = await Promise.all([
+      loadOrgs(this.db, [...orgIds]),
+      loadAccounts(this.db, [...accountIds.values()]),
+    ]);
+    for (const id of orgIds) this.orgs.set(id, o.get(id) ?? null);
+    for (const [k] of accountIds) this.accounts.set(k, a.get(k) ?? null);
+  }
+
+  /** Records what a committed batch changed. */
+  update(orgStates: Iterable<OrgState>, accountStates: Iterable<AccountState>): void {
+    for (const o of orgStates) this.orgs.set(o.id, o);
+    for (const a of accountStates) this.accounts.set(accountKey(a.org, a.id), a);
+  }
+
+  clear(): void {
+    this.orgs.clear();
+    this.accounts.clear();
+  }
+}

@@ -1,0 +1,271 @@
+// The log's storage, read side: what the HTTP layer serves and what the sequencer reloads from.
+// Only the sequencer writes (server/sequencer.ts), always in one transaction per batch, so every
+// read here sees a committed batch as a whole or not at all.
+//
+// Durability: everything a LogStore method returns was committed, hence durable (node/db.ts).
+// The tile cache holds bytes that can never change: a full tile is immutable, and a partial tile
+// only grows, so any cached prefix long enough for the width asked for is still correct.
+
+import { and, asc, desc, eq, gte, inArray, lt } from "drizzle-orm";
+import { TrustlogError } from "../core/errors.js";
+import { ORG_EVENT_TYPES } from "../core/event.js";
+import type { HashReader } from "../core/merkle.js";
+import type { AccountState, OrgState } from "../core/policy.js";
+import { TILE_WIDTH, type TileId, tileHashReader } from "../core/tiles.js";
+import type { Database } from "../node/db.js";
+import { checkpoints, cosignatures, entries, logHead, tiles } from "./schema.js";
+import { accountKey, loadAccounts, loadOrgs } from "./state-cache.js";
+
+export interface StoredCheckpoint {
+  size: number;
+  root: Uint8Array;
+  /** The log-signed note, without witness cosignatures. */
+  note: string;
+  /** Witness cosignature lines collected so far (each `— name base64\n`). */
+  cosignatures: string[];
+}
+
+export interface StoredEntry {
+  index: number;
+  leafHash: Uint8Array;
+  envelope: Uint8Array;
+}
+
+export interface EventRef {
+  index: number;
+  leafHash: Uint8Array;
+  type: string;
+  seq: number;
+}
+
+export interface LogStoreOptions {
+  /** How many tiles the cache keeps (8 KiB each when full); default 8192 (64 MiB). */
+  tileCacheSize?: number;
+}
+
+const HASH = 32;
+
+/** A least-recently-used map: Map keeps insertion order, so re-inserting marks as recent. */
+export class Lru<K, V> {
+  private readonly map = new Map<K, V>();
+  constructor(readonly capacity: number) {}
+  get(key: K): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+  set(key: K, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
+  }
+  delete(key: K): void {
+    this.map.delete(key);
+  }
+  clear(): void {
+    this.map.clear();
+  }
+  get size(): number {
+    return this.map.size;
+  }
+}
+
+const tileKey = (level: number, index: number) => level * 2 ** 46 + index;
+
+export class LogStore {
+  private readonly tileCache: Lru<number, Uint8Array>;
+
+  constructor(
+    readonly database: Database,
+    opts: LogStoreOptions = {},
+  ) {
+    this.tileCache = new Lru(opts.tileCacheSize ?? 8192);
+  }
+
+  private get db() {
+    return this.database.db;
+  }
+
+  /** Size of the log as of the last committed batch (0 before the first start). */
+  async treeSize(): Promise<number> {
+    const rows = await this.db.select({ size: logHead.size }).from(logHead).where(eq(logHead.id, 1));
+    return rows[0]?.size ?? 0;
+  }
+
+  /** The log head row the sequencer compare-and-swaps; undefined before the first start. */
+  async head(): Promise<{ size: number; root: Uint8Array } | undefined> {
+    const rows = await this.db
+      .select({ size: logHead.size, root: logHead.root })
+      .from(logHead)
+      .where(eq(logHead.id, 1));
+    return rows[0];
+  }
+
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
+    const rows = await this.db.select().from(checkpoints).orderBy(desc(checkpoints.size)).limit(1);
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      size: row.size,
+      root: row.root,
+      note: row.note,
+      cosignatures: await this.cosignatureLines(row.size),
+    };
+  }
+
+  async checkpointAt(size: number): Promise<StoredCheckpoint | undefined> {
+    const rows = await this.db.select().from(checkpoints).where(eq(checkpoints.size, size));
+    const row = rows[0];
+    if (!row) return undefined;
+    return {
+      size: row.size,
+      root: row.root,
+      note: row.note,
+      cosignatures: await this.cosignatureLines(row.size),
+    };
+  }
+
+  private async cosignatureLines(size: number): Promise<string[]> {
+    const rows = await this.db
+      .select({ line: cosignatures.line })
+      .from(cosignatures)
+      .where(eq(cosignatures.size, size))
+      .orderBy(asc(cosignatures.witness));
+    return rows.map((r) => r.line);
+  }
+
+  /**
+   * Records a witness's cosignature line for the checkpoint of `size` (the caller has verified
+   * it). A later line from the same witness replaces the earlier one (fresher timestamp).
+   * Durable when the promise resolves.
+   */
+  async addCosignature(size: number, witness: string, line: string): Promise<void> {
+    await this.db
+      .insert(cosignatures)
+      .values({ size, witness, line })
+      .onConflictDoUpdate({ target: [cosignatures.size, cosignatures.witness], set: { line } });
+  }
+
+  /**
+   * The current bytes of hash tile (level, index): full (8 KiB) or the partial tile of the
+   * latest size; undefined when no leaf reaches it yet. Callers serving `.p/<W>` take a prefix.
+   */
+  async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
+    const cached = this.tileCache.get(tileKey(level, index));
+    if (cached && cached.length === TILE_WIDTH * HASH) return cached;
+    const rows = await this.db
+      .select({ data: tiles.data })
+      .from(tiles)
+      .where(and(eq(tiles.level, level), eq(tiles.idx, index)));
+    const data = rows[0]?.data;
+    if (data) this.rememberTile(level, index, data);
+    return data;
+  }
+
+  /** Keeps the longest bytes seen for a tile (the sequencer calls this after each commit). */
+  rememberTile(level: number, index: number, data: Uint8Array): void {
+    const key = tileKey(level, index);
+    const cached = this.tileCache.get(key);
+    if (!cached || cached.length < data.length) this.tileCache.set(key, data);
+  }
+
+  /** Forgets every cached tile (after a failed transaction whose tiles were remembered early). */
+  dropTileCache(): void {
+    this.tileCache.clear();
+  }
+
+  private async tileBytes(t: TileId): Promise<Uint8Array> {
+    const want = t.width * HASH;
+    const cached = this.tileCache.get(tileKey(t.level, t.index));
+    if (cached && cached.length >= want) return cached.subarray(0, want);
+    const data = await this.readTile(t.level, t.index);
+    if (!data || data.length < want) {
+      throw new TrustlogError("TILE_MISSING", `tile ${t.level}/${t.index} has fewer than ${t.width} hashes`, {
+        level: t.level,
+        index: t.index,
+        width: t.width,
+      });
+    }
+    return data.subarray(0, want);
+  }
+
+  /** A HashReader over the tree of `size` leaves (size must not exceed the committed size). */
+  hashReader(size: number): HashReader {
+    return tileHashReader((t) => this.tileBytes(t), size);
+  }
+
+  /** Canonical envelopes of entries [start, start+count), in order (fewer past the end). */
+  async readEntries(start: number, count: number): Promise<Uint8Array[]> {
+    const rows = await this.db
+      .select({ envelope: entries.envelope })
+      .from(entries)
+      .where(and(gte(entries.idx, start), lt(entries.idx, start + count)))
+      .orderBy(asc(entries.idx));
+    return rows.map((r) => r.envelope);
+  }
+
+  async getEntry(index: number): Promise<StoredEntry | undefined> {
+    const rows = await this.db
+      .select({ index: entries.idx, leafHash: entries.leafHash, envelope: entries.envelope })
+      .from(entries)
+      .where(eq(entries.idx, index));
+    return rows[0];
+  }
+
+  async findLeaf(leafHash: Uint8Array): Promise<number | undefined> {
+    const rows = await this.db
+      .select({ idx: entries.idx })
+      .from(entries)
+      .where(eq(entries.leafHash, leafHash));
+    return rows[0]?.idx;
+  }
+
+  /** Indices of the leaves among `hashes` that are already in the log (key: base64-free hex). */
+  async findLeaves(hashes: Uint8Array[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    if (hashes.length === 0) return found;
+    const rows = await this.db
+      .select({ idx: entries.idx, leafHash: entries.leafHash })
+      .from(entries)
+      .where(inArray(entries.leafHash, hashes));
+    for (const r of rows) found.set(hashKey(r.leafHash), r.idx);
+    return found;
+  }
+
+  async getOrg(id: string): Promise<OrgState | undefined> {
+    return (await loadOrgs(this.db, [id])).get(id);
+  }
+
+  async getAccount(org: string, id: string): Promise<AccountState | undefined> {
+    return (await loadAccounts(this.db, [{ org, id }])).get(accountKey(org, id));
+  }
+
+  /** The account's events in chain order. */
+  async accountEvents(org: string, id: string): Promise<EventRef[]> {
+    const rows = await this.db
+      .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
+      .from(entries)
+      .where(and(eq(entries.org, org), eq(entries.subject, id)))
+      .orderBy(asc(entries.seq));
+    return rows.filter((r) => !(ORG_EVENT_TYPES as readonly string[]).includes(r.type));
+  }
+
+  /** The org's own events (org.create, admin.*, grant.*) in chain order. */
+  async orgEvents(org: string): Promise<EventRef[]> {
+    const rows = await this.db
+      .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
+      .from(entries)
+      .where(and(eq(entries.org, org), eq(entries.subject, org), inArray(entries.type, [...ORG_EVENT_TYPES])))
+      .orderBy(asc(entries.seq));
+    return rows;
+  }
+}
+
+export function hashKey(h: Uint8Array): string {
+  let s = "";
+  for (const b of h) s += (b < 16 ? "0" : "") + b.toString(16);
+  return s;
+}
