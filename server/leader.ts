@@ -1,0 +1,175 @@
+// Exactly one sequencer per log, enforced by the database rather than by configuration.
+//
+// PostgreSQL: a session advisory lock taken on a connection reserved for it. The lock lives as
+// long as that session: when the leader dies (or its connection is cut) PostgreSQL releases it
+// and a follower, retrying every `retryMs`, takes over. Leadership is only a liveness device:
+// the fence against two processes that both believe they lead (a leader whose connection died
+// while a batch was in flight) is the compare-and-swap on log_head in the sequencer.
+//
+// PGlite is one process with one connection: whoever opened it leads.
+
+import type postgres from "postgres";
+import type { Database } from "../node/db.js";
+
+/** The advisory lock key: an arbitrary int8 constant reserved for trustlog's sequencer. */
+export const SEQUENCER_LOCK_KEY = "8391086823434104679";
+
+export interface LeadershipOptions {
+  /** Called when this process becomes the leader; leadership counts from its return. */
+  onAcquired: () => Promise<void> | void;
+  /** Called once when leadership is lost (connection dead), never after release(). */
+  onLost: (reason: Error) => void;
+  /** How often followers retry and the leader checks its lock connection (default 1000). */
+  retryMs?: number;
+  /** Advisory lock key (default SEQUENCER_LOCK_KEY); logs sharing one database need distinct keys. */
+  lockKey?: string;
+  /** Called with errors that do not change leadership (a failed retry), for logging. */
+  onError?: (e: unknown) => void;
+}
+
+export interface Leadership {
+  readonly isLeader: boolean;
+  /** Resolves after the first attempt to lead has finished (acquired or not). */
+  readonly ready: Promise<void>;
+  /** Gives up leadership if held (another process can take over at once) and stops retrying. */
+  release(): Promise<void>;
+  /** Gives up leadership now (after a lost compare-and-swap) but keeps retrying. */
+  abdicate(reason: Error): Promise<void>;
+}
+
+export function acquireLeadership(database: Database, opts: LeadershipOptions): Leadership {
+  if (database.kind === "pglite" || !database.client) return pgliteLeadership(opts);
+  return postgresLeadership(database.client, opts);
+}
+
+function pgliteLeadership(opts: LeadershipOptions): Leadership {
+  let leader = false;
+  let released = false;
+  const ready = (async () => {
+    await opts.onAcquired();
+    leader = !released;
+  })();
+  return {
+    get isLeader() {
+      return leader;
+    },
+    ready,
+    async release() {
+      released = true;
+      leader = false;
+    },
+    async abdicate(reason) {
+      // Nobody else can write a PGlite directory we hold open: a lost CAS means our caches were
+      // wrong. Leading again after reloading is the only sensible recovery.
+      leader = false;
+      opts.onLost(reason);
+      await opts.onAcquired();
+      leader = !released;
+    },
+  };
+}
+
+function postgresLeadership(client: postgres.Sql, opts: LeadershipOptions): Leadership {
+  const retryMs = opts.retryMs ?? 1000;
+  const key = opts.lockKey ?? SEQUENCER_LOCK_KEY;
+  let reserved: postgres.ReservedSql | undefined;
+  let leader = false;
+  let lockPid = 0;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+
+  const dropConnection = () => {
+    const r = reserved;
+    reserved = undefined;
+    if (!r) return;
+    // Releasing a reserved connection that holds the lock would hand the lock back to the pool
+    // with the session; unlock first, and if the connection is dead there is nothing to unlock.
+    r.unsafe("select pg_advisory_unlock_all()")
+      .catch(() => {})
+      .finally(() => r.release());
+  };
+
+  const lose = (reason: Error) => {
+    if (!leader) return;
+    leader = false;
+    dropConnection();
+    opts.onLost(reason);
+  };
+
+  const schedule = (ms: number) => {
+    if (stopped) return;
+    timer = setTimeout(() => void tick(), ms);
+    timer.unref?.();
+  };
+
+  const tick = async () => {
+    timer = undefined;
+    if (stopped) return;
+    try {
+      if (leader) {
+        // Heartbeat on the lock's own session. postgres-js silently reconnects a dropped
+        // connection, so a working query is not enough: the session (backend pid) must be the
+        // one that took the lock, else the lock went with the old session.
+        const rows = await reserved!.unsafe<{ pid: number }[]>("select pg_backend_pid() as pid");
+        if (rows[0]?.pid !== lockPid) throw new Error("the advisory lock's session was lost");
+      } else {
+        reserved ??= await client.reserve();
+        const rows = await reserved.unsafe<{ ok: boolean; pid: number }[]>(
+          "select pg_try_advisory_lock($1::bigint) as ok, pg_backend_pid() as pid",
+          [key],
+        );
+        if (rows[0]?.ok && !stopped) {
+          lockPid = rows[0].pid;
+          try {
+            await opts.onAcquired();
+            leader = true;
+          } catch (e) {
+            opts.onError?.(e);
+            dropConnection();
+          }
+        } else {
+          // Followers do not hold a connection between attempts.
+          const r = reserved;
+          reserved = undefined;
+          r.release();
+        }
+      }
+    } catch (e) {
+      if (leader) lose(e instanceof Error ? e : new Error(String(e)));
+      else {
+        opts.onError?.(e);
+        dropConnection();
+      }
+    }
+    markReady();
+    schedule(retryMs);
+  };
+
+  void tick();
+
+  return {
+    get isLeader() {
+      return leader;
+    },
+    ready,
+    async release() {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      leader = false;
+      const r = reserved;
+      reserved = undefined;
+      if (r) {
+        await r.unsafe("select pg_advisory_unlock_all()").catch(() => {});
+        r.release();
+      }
+      markReady();
+    },
+    async abdicate(reason) {
+      lose(reason);
+    },
+  };
+}

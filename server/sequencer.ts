@@ -1,0 +1,500 @@
+// The sequencer: the only writer of a log. It takes submitted envelopes (already parsed and
+// signature-checked) in batches, decides each against the policy in order, and commits a batch
+// (entries, tiles, derived state, signed checkpoint, log head) in ONE transaction. Waiters are
+// answered only after COMMIT returns, so nothing acknowledged can be lost and no checkpoint
+// commits to anything that is not durable (perf-reliability.md §3.1).
+//
+// Crash windows, and why each is safe:
+//   - before COMMIT (building, signing, mid-transaction): PostgreSQL rolls the whole batch back;
+//     nothing was answered, the signed checkpoint never left the process; submitters retry.
+//   - COMMIT sent, process dies before answering: the batch is durable and consistent; the
+//     submitters get a connection error, retry, and are answered as duplicates.
+//   - COMMIT fails with an unknown outcome (connection lost mid-commit): we cannot tell whether
+//     it landed, so the batch is failed as retryable and every cache is dropped; the next batch
+//     reloads the head from the database, and a retry is answered as a duplicate if it landed.
+//   - another process sequenced meanwhile (two believed they led): our compare-and-swap on
+//     log_head matches no row, the transaction rolls back, we drop caches and step down.
+
+import { eq, sql } from "drizzle-orm";
+import type { Logger } from "pino";
+import { equalBytes } from "../core/bytes.js";
+import { formatCheckpoint } from "../core/checkpoint.js";
+import { isTrustlogError, TrustlogError } from "../core/errors.js";
+import type { Envelope } from "../core/event.js";
+import { leafHash as computeLeafHash, EMPTY_ROOT, type NodeId, type SyncHashReader } from "../core/merkle.js";
+import { type NoteSigner, signNote } from "../core/note.js";
+import { type AccountState, applyEvent, type OrgState, type StateView } from "../core/policy.js";
+import { inclusionProofNodes, proveInclusionSync } from "../core/proof.js";
+import { appendLeaves, TILE_WIDTH, type TileId, tilesForSize } from "../core/tiles.js";
+import type { Database } from "../node/db.js";
+import { acquireLeadership, type Leadership } from "./leader.js";
+import { checkpoints, entries, logHead, tiles } from "./schema.js";
+import { accountKey, StateCache, saveState } from "./state-cache.js";
+import { hashKey, type LogStore } from "./store.js";
+
+export interface SubmitItem {
+  envelope: Envelope;
+  /** Canonical leaf bytes (core parseEnvelope). */
+  leaf: Uint8Array;
+  leafHash: Uint8Array;
+}
+
+export interface SubmitOk {
+  index: number;
+  leafHash: Uint8Array;
+  /** Inclusion proof of `index` in the tree of `treeSize` leaves. */
+  inclusion: Uint8Array[];
+  /** The signed checkpoint (note text) of size `treeSize`. */
+  checkpoint: string;
+  treeSize: number;
+  /** True when the event was already in the log (identical resubmission). */
+  duplicate: boolean;
+}
+
+export type SubmitResult = SubmitOk | { error: TrustlogError };
+
+export interface BatchInfo {
+  /** Events in the batch (accepted, refused and duplicates). */
+  size: number;
+  durationMs: number;
+  queueDepth: number;
+  treeSize: number;
+}
+
+/** Test-only fault injection, named for what it simulates. */
+export interface SequencerFaults {
+  /** Runs inside the batch transaction after the checkpoint is signed and written, before COMMIT. */
+  beforeCommit?: (size: number) => Promise<void> | void;
+}
+
+export interface SequencerOptions {
+  database: Database;
+  store: LogStore;
+  signer: NoteSigner;
+  origin: string;
+  batchSize?: number;
+  batchDelayMs?: number;
+  queueLimit?: number;
+  skewSeconds?: number;
+  /** Milliseconds since the epoch. */
+  clock?: () => number;
+  logger?: Logger;
+  onBatch?: (info: BatchInfo) => void;
+  onCheckpoint?: (note: string, size: number) => void;
+  /** Follower retry / leader heartbeat period for the advisory lock (default 1000 ms). */
+  leaderRetryMs?: number;
+  /** Advisory lock key, when several logs share one PostgreSQL database. */
+  lockKey?: string;
+  faults?: SequencerFaults;
+}
+
+interface Waiter {
+  item: SubmitItem;
+  resolve: (r: SubmitResult) => void;
+}
+
+/** What the batch decided for one item: refused, already logged at dupOf, or appended at pending. */
+type Decision = { error: TrustlogError } | { dupOf: number } | { pending: number };
+
+interface Head {
+  size: number;
+  root: Uint8Array;
+  note: string;
+}
+
+/** Retryable errors: the client may resubmit the same envelope (it will dedupe if it landed). */
+const notLeader = () => new TrustlogError("NOT_LEADER", "this server is not the log's sequencer; retry");
+
+export class Sequencer {
+  private readonly opts: Required<
+    Pick<SequencerOptions, "batchSize" | "batchDelayMs" | "queueLimit" | "skewSeconds" | "clock">
+  > &
+    SequencerOptions;
+  private queue: Waiter[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private leadership: Leadership | undefined;
+  private stopping = false;
+  private head: Head | undefined;
+  /** Right-edge (partial) tiles of the current head, for appendLeaves. */
+  private edge = new Map<string, Uint8Array>();
+  private state: StateCache;
+
+  constructor(opts: SequencerOptions) {
+    this.opts = {
+      batchSize: 1000,
+      batchDelayMs: 100,
+      queueLimit: 10000,
+      skewSeconds: 300,
+      clock: Date.now,
+      ...opts,
+    };
+    this.state = new StateCache(opts.database.db);
+  }
+
+  get isLeader(): boolean {
+    return !this.stopping && this.leadership?.isLeader === true && this.head !== undefined;
+  }
+
+  get queueDepth(): number {
+    return this.queue.length;
+  }
+
+  get treeSize(): number | undefined {
+    return this.head?.size;
+  }
+
+  /**
+   * Starts competing for leadership. Resolves once the first attempt is over: on PGlite or when
+   * no other process holds the lock, this process leads (and the log has a checkpoint) by then.
+   */
+  async start(): Promise<void> {
+    if (this.leadership) return;
+    this.stopping = false;
+    this.leadership = acquireLeadership(this.opts.database, {
+      retryMs: this.opts.leaderRetryMs,
+      lockKey: this.opts.lockKey,
+      onAcquired: () => this.becomeLeader(),
+      onLost: (e) => this.stepDown(e),
+      onError: (e) => this.opts.logger?.warn({ err: e }, "sequencer leadership attempt failed"),
+    });
+    await this.leadership.ready;
+  }
+
+  /**
+   * Stops: refuses new submissions, sequences what is already queued if this process leads (or
+   * fails it with NOT_LEADER), waits for the batch in flight, then gives up leadership.
+   * Every waiter is answered before this resolves.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.running) await this.running;
+    if (this.leadership?.isLeader && this.head) {
+      while (this.queue.length > 0) await this.runBatch();
+    }
+    this.failQueue(new TrustlogError("SHUTTING_DOWN", "the log server is shutting down; retry"));
+    await this.leadership?.release();
+    this.leadership = undefined;
+    this.head = undefined;
+  }
+
+  /**
+   * Queues events and resolves once they are decided: each gets its index, inclusion proof and
+   * the checkpoint that covers it, or the error that refused it. Throws QUEUE_FULL (HTTP 503 with
+   * Retry-After) when the queue cannot take them all, NOT_LEADER when another process sequences.
+   */
+  submit(items: SubmitItem[]): Promise<SubmitResult[]> {
+    if (this.stopping) throw new TrustlogError("SHUTTING_DOWN", "the log server is shutting down; retry");
+    if (!this.isLeader) throw notLeader();
+    if (this.queue.length + items.length > this.opts.queueLimit) {
+      throw new TrustlogError("QUEUE_FULL", "the sequencer queue is full; retry later", {
+        queueDepth: this.queue.length,
+        limit: this.opts.queueLimit,
+      });
+    }
+    const promises = items.map(
+      (item) => new Promise<SubmitResult>((resolve) => this.queue.push({ item, resolve })),
+    );
+    this.schedule();
+    return Promise.all(promises);
+  }
+
+  private schedule(): void {
+    if (this.running) return; // the loop re-schedules when the batch in flight ends
+    if (this.queue.length >= this.opts.batchSize) {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = undefined;
+      this.kick();
+    } else if (!this.timer && this.queue.length > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.kick();
+      }, this.opts.batchDelayMs);
+    }
+  }
+
+  private kick(): void {
+    if (this.running || this.queue.length === 0) return;
+    this.running = this.runBatch().finally(() => {
+      this.running = undefined;
+      if (!this.stopping) this.schedule();
+    });
+  }
+
+  private failQueue(error: TrustlogError): void {
+    const q = this.queue;
+    this.queue = [];
+    for (const w of q) w.resolve({ error });
+  }
+
+  private dropCaches(): void {
+    this.head = undefined;
+    this.edge.clear();
+    this.state.clear();
+    this.opts.store.dropTileCache();
+  }
+
+  private async becomeLeader(): Promise<void> {
+    this.dropCaches();
+    await this.initLog();
+    await this.loadHead();
+    this.opts.logger?.info({ size: this.head?.size }, "sequencer: leading the log");
+  }
+
+  private stepDown(reason: Error): void {
+    this.opts.logger?.warn({ err: reason }, "sequencer: leadership lost");
+    this.dropCaches();
+    this.failQueue(notLeader());
+  }
+
+  /** An empty log gets a signed size-0 checkpoint at first start, so /checkpoint always answers. */
+  private async initLog(): Promise<void> {
+    const db = this.opts.database.db;
+    const existing = await db.select({ size: logHead.size }).from(logHead).where(eq(logHead.id, 1));
+    if (existing.length > 0) return;
+    const note = this.sign(0, EMPTY_ROOT);
+    await db.transaction(async (tx) => {
+      // Two processes may race here: the head row's primary key lets exactly one insert win,
+      // and the checkpoint goes in only with that insert.
+      const won = await tx
+        .insert(logHead)
+        .values({ id: 1, size: 0, root: EMPTY_ROOT })
+        .onConflictDoNothing()
+        .returning({ id: logHead.id });
+      if (won.length > 0) await tx.insert(checkpoints).values({ size: 0, root: EMPTY_ROOT, note });
+    });
+  }
+
+  private async loadHead(): Promise<void> {
+    const store = this.opts.store;
+    const head = await store.head();
+    const cp = head ? await store.checkpointAt(head.size) : undefined;
+    if (!head || !cp || !equalBytes(cp.root, head.root)) {
+      throw new TrustlogError("LOG_CORRUPT", "the log head has no matching checkpoint");
+    }
+    if (!cp.note.startsWith(`${this.opts.origin}\n`)) {
+      throw new TrustlogError(
+        "CONFIG_MISMATCH",
+        `the database holds a log whose origin is not ${this.opts.origin}`,
+      );
+    }
+    const edge = new Map<string, Uint8Array>();
+    for (const t of tilesForSize(head.size)) {
+      if (t.width === TILE_WIDTH) continue;
+      const data = await store.readTile(t.level, t.index);
+      if (!data || data.length < t.width * 32) {
+        throw new TrustlogError("LOG_CORRUPT", `edge tile ${t.level}/${t.index} is missing or short`);
+      }
+      edge.set(`${t.level}/${t.index}`, data.subarray(0, t.width * 32));
+    }
+    this.edge = edge;
+    this.head = { size: head.size, root: head.root, note: cp.note };
+  }
+
+  private sign(size: number, root: Uint8Array): string {
+    return signNote(formatCheckpoint({ origin: this.opts.origin, size, root, extensions: [] }), [
+      this.opts.signer,
+    ]);
+  }
+
+  private async runBatch(): Promise<void> {
+    const batch = this.queue.splice(0, this.opts.batchSize);
+    if (batch.length === 0) return;
+    const started = performance.now();
+    let results: SubmitResult[];
+    try {
+      if (!this.head) await this.loadHead();
+      results = await this.sequence(batch.map((w) => w.item));
+    } catch (e) {
+      const error = isTrustlogError(e)
+        ? e
+        : new TrustlogError("SEQUENCER_FAILED", "the batch could not be committed; retry", {
+            cause: String(e),
+          });
+      this.opts.logger?.error(
+        { err: e, batch: batch.length },
+        "sequencer: batch failed, nothing acknowledged",
+      );
+      this.dropCaches();
+      results = batch.map(() => ({ error }));
+      if (isTrustlogError(e, "NOT_LEADER")) await this.leadership?.abdicate(e);
+    }
+    for (let i = 0; i < batch.length; i++) batch[i]!.resolve(results[i]!);
+    this.opts.onBatch?.({
+      size: batch.length,
+      durationMs: performance.now() - started,
+      queueDepth: this.queue.length,
+      treeSize: this.head?.size ?? 0,
+    });
+  }
+
+  /** Decides and commits one batch; throws (committing nothing) when storage fails. */
+  private async sequence(items: SubmitItem[]): Promise<SubmitResult[]> {
+    const head = this.head!;
+    const store = this.opts.store;
+    const out: Decision[] = new Array(items.length);
+
+    // Yeti2022: a leaf hash that does not match its bytes must never enter the tree.
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i]!;
+      if (!equalBytes(computeLeafHash(it.leaf), it.leafHash)) {
+        out[i] = { error: new TrustlogError("MALFORMED", "leaf hash does not match the leaf bytes") };
+      }
+    }
+
+    const existing = await store.findLeaves(items.map((it) => it.leafHash));
+    await this.state.preload(items.map((it) => it.envelope.event));
+
+    // Decide every event in order against the state as of its position in the log.
+    const overlayOrgs = new Map<string, OrgState>();
+    const overlayAccounts = new Map<string, AccountState>();
+    const view: StateView = {
+      org: (id) => overlayOrgs.get(id) ?? this.state.org(id),
+      account: (org, id) => overlayAccounts.get(accountKey(org, id)) ?? this.state.account(org, id),
+    };
+    const inBatch = new Map<string, number>(); // leaf hash → position in items
+    const accepted: SubmitItem[] = [];
+    const now = this.opts.clock();
+    for (let i = 0; i < items.length; i++) {
+      if (out[i]) continue;
+      const it = items[i]!;
+      const key = hashKey(it.leafHash);
+      const old = existing.get(key);
+      if (old !== undefined) {
+        out[i] = { dupOf: old };
+        continue;
+      }
+      const first = inBatch.get(key);
+      if (first !== undefined) {
+        const r = out[first]!;
+        out[i] = "pending" in r ? { dupOf: r.pending } : r;
+        continue;
+      }
+      inBatch.set(key, i);
+      const index = head.size + accepted.length;
+      try {
+        const change = applyEvent(view, it.envelope, {
+          index,
+          leafHash: it.leafHash,
+          now: Math.floor(now / 1000),
+          skewSeconds: this.opts.skewSeconds,
+          signaturesChecked: true,
+        });
+        if (change.org) overlayOrgs.set(change.org.id, change.org);
+        if (change.account)
+          overlayAccounts.set(accountKey(change.account.org, change.account.id), change.account);
+        out[i] = { pending: index };
+        accepted.push(it);
+      } catch (e) {
+        if (!isTrustlogError(e)) throw e;
+        out[i] = { error: e };
+      }
+    }
+
+    let newHead = head;
+    let changedTiles: { tile: TileId; data: Uint8Array }[] = [];
+    if (accepted.length > 0) {
+      const appended = appendLeaves(
+        head.size,
+        (t) => this.edge.get(`${t.level}/${t.index}`)?.subarray(0, t.width * 32),
+        accepted.map((it) => it.leafHash),
+      );
+      changedTiles = appended.tiles;
+      const note = this.sign(appended.size, appended.root);
+      newHead = { size: appended.size, root: appended.root, note };
+      await this.commit(head, newHead, accepted, changedTiles, overlayOrgs, overlayAccounts);
+      // Committed: from here on the batch is durable and may be acknowledged.
+      this.head = newHead;
+      for (const { tile, data } of changedTiles) {
+        store.rememberTile(tile.level, tile.index, data);
+        if (tile.width === TILE_WIDTH) this.edge.delete(`${tile.level}/${tile.index}`);
+        else this.edge.set(`${tile.level}/${tile.index}`, data);
+      }
+      this.state.update(overlayOrgs.values(), overlayAccounts.values());
+      this.opts.onCheckpoint?.(note, newHead.size);
+    }
+
+    // Inclusion proofs against the new head, every needed hash fetched once for the batch.
+    const indices = new Set<number>();
+    for (const r of out) {
+      if ("pending" in r) indices.add(r.pending);
+      else if ("dupOf" in r) indices.add(r.dupOf);
+    }
+    const proofs = await this.proveMany([...indices], newHead.size);
+    return out.map((r, i) => {
+      if ("error" in r) return r;
+      const index = "pending" in r ? r.pending : r.dupOf;
+      return {
+        index,
+        leafHash: items[i]!.leafHash,
+        inclusion: proofs.get(index)!,
+        checkpoint: newHead.note,
+        treeSize: newHead.size,
+        duplicate: "dupOf" in r,
+      };
+    });
+  }
+
+  private async proveMany(indices: number[], size: number): Promise<Map<number, Uint8Array[]>> {
+    const proofs = new Map<number, Uint8Array[]>();
+    if (indices.length === 0) return proofs;
+    const wanted = new Map<string, NodeId>();
+    for (const i of indices)
+      for (const n of inclusionProofNodes(i, size)) wanted.set(`${n.level}/${n.index}`, n);
+    const nodes = [...wanted.values()];
+    const hashes = await this.opts.store.hashReader(size).readHashes(nodes);
+    const memo = new Map<string, Uint8Array>();
+    for (let k = 0; k < nodes.length; k++) memo.set(`${nodes[k]!.level}/${nodes[k]!.index}`, hashes[k]!);
+    const reader: SyncHashReader = {
+      readHashesSync: (ns) => ns.map((n) => memo.get(`${n.level}/${n.index}`)!),
+    };
+    for (const i of indices) proofs.set(i, proveInclusionSync(i, size, reader));
+    return proofs;
+  }
+
+  private async commit(
+    old: Head,
+    next: Head,
+    accepted: SubmitItem[],
+    changedTiles: { tile: TileId; data: Uint8Array }[],
+    orgs: Map<string, OrgState>,
+    accts: Map<string, AccountState>,
+  ): Promise<void> {
+    const db = this.opts.database.db;
+    await db.transaction(async (tx) => {
+      // The compare-and-swap comes first: it also row-locks the head, so a second sequencer
+      // that believes it leads waits here and then finds the size moved.
+      const swapped = await tx
+        .update(logHead)
+        .set({ size: next.size, root: next.root })
+        .where(sql`${logHead.id} = 1 and ${logHead.size} = ${old.size}`)
+        .returning({ size: logHead.size });
+      if (swapped.length !== 1) {
+        throw new TrustlogError("NOT_LEADER", "another sequencer advanced the log; this one stepped down");
+      }
+      // Multi-row INSERTs in chunks: PostgreSQL takes at most 65,535 parameters per statement.
+      for (let c = 0; c < accepted.length; c += 2000) {
+        await tx.insert(entries).values(
+          accepted.slice(c, c + 2000).map((it, k) => ({
+            idx: old.size + c + k,
+            leafHash: it.leafHash,
+            envelope: it.leaf,
+            org: it.envelope.event.org,
+            subject: it.envelope.event.subject,
+            type: it.envelope.event.type,
+            seq: it.envelope.event.seq,
+          })),
+        );
+      }
+      await tx
+        .insert(tiles)
+        .values(changedTiles.map(({ tile, data }) => ({ level: tile.level, idx: tile.index, data })))
+        .onConflictDoUpdate({ target: [tiles.level, tiles.idx], set: { data: sql`excluded.data` } });
+      await saveState(tx, orgs.values(), accts.values());
+      await tx.insert(checkpoints).values({ size: next.size, root: next.root, note: next.note });
+      await this.opts.faults?.beforeCommit?.(next.size);
+    });
+  }
+}
