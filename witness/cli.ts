@@ -1,4 +1,82 @@
-import type { Command } from "commander";
+// The witness's subcommands of `trustlog`. `witness serve` is an entry point: it alone turns
+// SIGINT/SIGTERM into a clean stopWitness() and installs the native Ed25519 back end.
+
+import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { type Command, Option } from "commander";
+import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
+import { useNativeEd25519 } from "../node/ed25519-native.js";
+import { loadWitnessConfig, type WitnessConfig } from "./config.js";
+import { loadCosignerKey, startWitness, stopWitness } from "./main.js";
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off("SIGINT", done);
+      process.off("SIGTERM", done);
+      resolve();
+    };
+    process.on("SIGINT", done);
+    process.on("SIGTERM", done);
+  });
+}
 
 /** Registers the witness's subcommands on the `trustlog` program. */
-export function registerWitnessCommands(_program: Command): void {}
+export function registerWitnessCommands(program: Command): void {
+  const witness = program.command("witness").description("run or set up a witness (C2SP tlog-witness)");
+
+  witness
+    .command("serve")
+    .description("run a witness: cosign checkpoints of the configured logs, pull, gossip")
+    .option("--config <file>", "JSON configuration file (logs, peers, settings); see docs/witness.md")
+    .option("--host <host>", "listen address (env TRUSTLOG_WITNESS_HOST, default 127.0.0.1)")
+    .option("--port <port>", "listen port, 0 for any (env TRUSTLOG_WITNESS_PORT, default 7380)")
+    .option("--key-file <file>", "cosignature key from `witness keygen` (env TRUSTLOG_WITNESS_KEY_FILE)")
+    .option("--database-url <url>", "PostgreSQL URL (env TRUSTLOG_WITNESS_DATABASE_URL); default PGlite")
+    .option("--data-dir <dir>", "PGlite data directory (env TRUSTLOG_WITNESS_DATA_DIR)")
+    .option("--pull-interval-seconds <s>", "seconds between pull rounds, 0 disables")
+    .option("--gossip-interval-seconds <s>", "seconds between gossip rounds, 0 disables")
+    .addOption(
+      new Option("--log-level <level>", "log level (env TRUSTLOG_WITNESS_LOG_LEVEL)").choices([
+        "fatal",
+        "error",
+        "warn",
+        "info",
+        "debug",
+        "trace",
+        "silent",
+      ]),
+    )
+    .action(async (flags: { config?: string } & Partial<Record<keyof WitnessConfig, string>>) => {
+      const { config: file, ...rest } = flags;
+      const config = loadWitnessConfig(file, process.env, rest);
+      useNativeEd25519();
+      const w = await startWitness(config);
+      process.stdout.write(`trustlog witness on ${w.url} (vkey ${w.vkey})\n`);
+      await untilSignal();
+      await stopWitness(w);
+    });
+
+  witness
+    .command("keygen")
+    .description("write a new cosignature/v1 signing key (PRIVATE+KEY+…, type 0x04) and print its vkey")
+    .requiredOption("--name <name>", "witness name (key name), e.g. witness.example.com")
+    .requiredOption("--out <file>", "where to write the private key (refuses to overwrite)")
+    .action((flags: { name: string; out: string }) => {
+      const { skey, vkey } = generateSignerKey(
+        flags.name,
+        new Uint8Array(randomBytes(32)),
+        NOTE_TYPE_COSIGNATURE_V1,
+      );
+      writeFileSync(flags.out, `${skey}\n`, { mode: 0o600, flag: "wx" });
+      process.stdout.write(`${vkey}\n`);
+    });
+
+  witness
+    .command("vkey")
+    .description("print the vkey of a witness key file")
+    .requiredOption("--key-file <file>", "cosignature key file")
+    .action((flags: { keyFile: string }) => {
+      process.stdout.write(`${loadCosignerKey(flags.keyFile, () => 0).vkey}\n`);
+    });
+}

@@ -1,0 +1,156 @@
+// The witness's HTTP face (hono). Request logic lives in witness/witness.ts; this file only
+// moves bytes and maps error codes to statuses, in `errorResponse`, the one place that does.
+//
+//   POST /add-checkpoint                 C2SP tlog-witness
+//   GET  /<hex sha256(origin)>/checkpoint  tlog-witness monitoring GET (latest cosigned note)
+//   GET  /v1/logs/<urlencoded origin>/checkpoint   the same, for gossip between witnesses
+//   GET  /v1/evidence                    JSON list of equivocation evidence (witness/evidence.ts)
+//   GET  /metrics, /healthz, /           Prometheus, liveness, about (name and vkey)
+
+import { sha256 } from "@noble/hashes/sha2.js";
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { toHex, utf8 } from "../core/bytes.js";
+import { isTrustlogError, TrustlogError } from "../core/errors.js";
+import type { Logger } from "../node/log.js";
+import { evidenceToJson } from "./evidence.js";
+import type { WitnessMetrics } from "./metrics.js";
+import type { WitnessStore } from "./store.js";
+import { parseAddCheckpoint, type Witness } from "./witness.js";
+
+export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
+
+export interface WitnessAppOptions {
+  witness: Witness;
+  store: WitnessStore;
+  metrics: WitnessMetrics;
+  logger: Logger;
+  vkey: string;
+  maxBodyBytes?: number;
+}
+
+/** The one mapping from error codes to HTTP answers. */
+export function errorResponse(err: unknown, logger?: Logger): Response {
+  const text = (status: number, body: string) =>
+    new Response(body, { status, headers: { "Content-Type": "text/plain; charset=utf-8" } });
+  if (!isTrustlogError(err)) {
+    logger?.error({ err }, "internal error");
+    return text(500, "INTERNAL: internal error\n");
+  }
+  const msg = `${err.code}: ${err.message}\n`;
+  switch (err.code) {
+    case "UNKNOWN_ORIGIN":
+    case "NOT_FOUND":
+      return text(404, msg);
+    case "LOG_SIGNATURE_INVALID":
+    case "LOG_EQUIVOCATED":
+      return text(403, msg);
+    case "BAD_REQUEST":
+      return text(400, msg);
+    case "OLD_SIZE_MISMATCH":
+      // Exactly this content type, no charset: Go clients compare the header string.
+      return new Response(`${err.details?.size}\n`, {
+        status: 409,
+        headers: { "Content-Type": "text/x.tlog.size" },
+      });
+    case "ROOT_MISMATCH":
+      return text(409, msg);
+    case "BAD_PROOF":
+      return text(422, msg);
+    case "TOO_LARGE":
+      return text(413, msg);
+    default:
+      logger?.error({ err }, "unexpected error");
+      return text(500, `INTERNAL: ${err.code}\n`);
+  }
+}
+
+/** Lowercase hex SHA-256 of an origin: the path segment of the monitoring GET. */
+export function originHash(origin: string): string {
+  return toHex(sha256(utf8(origin)));
+}
+
+export function createWitnessApp(opts: WitnessAppOptions): Hono {
+  const { witness, store, metrics, logger } = opts;
+  const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const byHash = new Map(witness.origins().map((o) => [originHash(o), o]));
+  const app = new Hono();
+
+  app.onError((err) => errorResponse(err, logger));
+  app.notFound(() => errorResponse(new TrustlogError("NOT_FOUND", "not found")));
+
+  app.post(
+    "/add-checkpoint",
+    bodyLimit({
+      maxSize: maxBody,
+      onError: () => {
+        metrics.requests.inc({ status: "413" });
+        return errorResponse(new TrustlogError("TOO_LARGE", `body larger than ${maxBody} bytes`));
+      },
+    }),
+    async (c) => {
+      const end = metrics.latency.startTimer();
+      let res: Response;
+      try {
+        const req = parseAddCheckpoint(new Uint8Array(await c.req.arrayBuffer()));
+        const lines = await witness.add(req);
+        res = new Response(lines.map((l) => `${l}\n`).join(""), {
+          status: 200,
+          headers: { "Content-Type": "text/plain; charset=utf-8" },
+        });
+      } catch (err) {
+        res = errorResponse(err, logger);
+      }
+      end();
+      metrics.requests.inc({ status: String(res.status) });
+      return res;
+    },
+  );
+
+  const latestNote = async (origin: string | undefined): Promise<Response> => {
+    const state = origin === undefined ? undefined : await witness.state(origin);
+    if (!state || state.note === null) {
+      return errorResponse(new TrustlogError("NOT_FOUND", "no cosigned checkpoint for this log"));
+    }
+    return new Response(state.note, {
+      headers: { "Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-cache" },
+    });
+  };
+
+  app.get("/:hash{[0-9a-f]{64}}/checkpoint", (c) => latestNote(byHash.get(c.req.param("hash"))));
+
+  // Matched by hand on the raw path: an origin usually holds "/" (encoded or not).
+  app.get("/v1/logs/*", (c) => {
+    const path = new URL(c.req.url).pathname;
+    const m = /^\/v1\/logs\/(.+)\/checkpoint$/.exec(path);
+    if (!m) return errorResponse(new TrustlogError("NOT_FOUND", "not found"));
+    let origin: string;
+    try {
+      origin = decodeURIComponent(m[1]!);
+    } catch {
+      return errorResponse(new TrustlogError("BAD_REQUEST", "bad origin encoding"));
+    }
+    return latestNote(origin);
+  });
+
+  app.get("/v1/evidence", async (c) => {
+    const list = await store.listEvidence();
+    return c.json(list.map((e) => ({ ...evidenceToJson(e), source: e.source })));
+  });
+
+  app.get("/metrics", async () => {
+    return new Response(await metrics.registry.metrics(), {
+      headers: { "Content-Type": metrics.registry.contentType },
+    });
+  });
+
+  app.get("/healthz", (c) => c.text("ok\n"));
+
+  app.get("/", (c) =>
+    c.text(
+      `trustlog witness ${witness.signer.name}\n\nvkey ${opts.vkey}\nsubmission POST /add-checkpoint\nlogs ${witness.origins().length}\n`,
+    ),
+  );
+
+  return app;
+}

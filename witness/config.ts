@@ -1,0 +1,116 @@
+// The witness's configuration: a JSON file (logs, peers, settings), overridden by environment
+// variables and flags, read once, validated here and passed down as a typed object. Nothing
+// else in witness/ reads process.env or the file system for settings.
+
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+import { TrustlogError } from "../core/errors.js";
+import { LOG_LEVELS } from "../node/log.js";
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const httpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//.test(u), "must be an http(s) URL")
+  .transform((u) => u.replace(/\/+$/, ""));
+
+const logSchema = z.object({
+  /** The checkpoint origin line. */
+  origin: z.string().min(1),
+  /** The log's verifier keys (`name+id+base64`, type 0x01); a checkpoint needs one valid signature. */
+  vkeys: z.array(z.string().min(1)).min(1),
+  /** Base URL of the log's tlog-tiles API (`<url>/checkpoint`, `<url>/tile/…`): enables pull mode. */
+  url: httpUrl.optional(),
+});
+
+const peerSchema = z.object({
+  /** Base URL of the peer witness (`<url>/v1/logs/…`, `<url>/v1/evidence`). */
+  url: httpUrl,
+  /** The peer's cosignature vkey (type 0x04). */
+  vkey: z.string().min(1),
+});
+
+export const witnessConfigSchema = z.object({
+  host: z.string().min(1).default("127.0.0.1"),
+  port: int(0, 65535).default(7380),
+  /** The cosignature key (`PRIVATE+KEY+…`, type 0x04), see `trustlog witness keygen`. */
+  keyFile: z.string().min(1),
+  /** PostgreSQL URL; when absent, PGlite in `dataDir`. */
+  databaseUrl: z.string().min(1).optional(),
+  dataDir: z.string().min(1).default("./witness-data"),
+  logs: z.array(logSchema).default([]),
+  peers: z.array(peerSchema).default([]),
+  /** Seconds between pull rounds (logs with a `url`) and gossip rounds; 0 disables. */
+  pullIntervalSeconds: z.coerce.number().min(0).max(86_400).default(30),
+  gossipIntervalSeconds: z.coerce.number().min(0).max(86_400).default(30),
+  /** Timeout of each outgoing HTTP request (pull, gossip). */
+  fetchTimeoutMs: int(100, 600_000).default(10_000),
+  maxBodyBytes: int(1024, 64 << 20).default(1 << 20),
+  logLevel: z.enum(LOG_LEVELS).default("info"),
+});
+
+export type WitnessConfig = z.infer<typeof witnessConfigSchema>;
+export type WitnessConfigInput = z.input<typeof witnessConfigSchema>;
+
+const ENV: Record<string, keyof WitnessConfig> = {
+  TRUSTLOG_WITNESS_HOST: "host",
+  TRUSTLOG_WITNESS_PORT: "port",
+  TRUSTLOG_WITNESS_KEY_FILE: "keyFile",
+  TRUSTLOG_WITNESS_DATABASE_URL: "databaseUrl",
+  TRUSTLOG_WITNESS_DATA_DIR: "dataDir",
+  TRUSTLOG_WITNESS_LOG_LEVEL: "logLevel",
+};
+
+/** Validates a configuration object. Throws CONFIG_INVALID naming each bad field. */
+export function parseWitnessConfig(raw: unknown): WitnessConfig {
+  const r = witnessConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const issues = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
+    throw new TrustlogError("CONFIG_INVALID", `invalid witness configuration: ${issues}`);
+  }
+  const origins = new Set<string>();
+  for (const l of r.data.logs) {
+    if (origins.has(l.origin)) throw new TrustlogError("CONFIG_INVALID", `log ${l.origin} is listed twice`);
+    origins.add(l.origin);
+  }
+  return r.data;
+}
+
+/**
+ * Builds the configuration: the JSON file (paths in it are relative to the file), then the
+ * `TRUSTLOG_WITNESS_*` environment variables, then flags that are set.
+ */
+export function loadWitnessConfig(
+  file: string | undefined,
+  env: Record<string, string | undefined>,
+  flags: Partial<Record<keyof WitnessConfig, unknown>> = {},
+): WitnessConfig {
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new TrustlogError("CONFIG_INVALID", `cannot read ${file}: ${(e as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new TrustlogError("CONFIG_INVALID", `${file} is not JSON: ${(e as Error).message}`);
+    }
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+      throw new TrustlogError("CONFIG_INVALID", `${file} must hold a JSON object`);
+    }
+    const base = dirname(resolve(file));
+    for (const k of ["keyFile", "dataDir"] as const) {
+      if (typeof raw[k] === "string") raw[k] = resolve(base, raw[k] as string);
+    }
+  }
+  for (const [name, key] of Object.entries(ENV)) {
+    const v = env[name];
+    if (v !== undefined && v !== "") raw[key] = v;
+  }
+  for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
+  return parseWitnessConfig(raw);
+}

@@ -1,0 +1,158 @@
+// Gossip between witnesses: each round, for every peer and every log this witness knows, fetch
+// the peer's latest cosigned checkpoint (GET <peer>/v1/logs/<origin>/checkpoint) and compare it
+// with ours; then fetch the peer's evidence (GET <peer>/v1/evidence), re-verify each piece
+// against the log keys configured here, and keep what holds. A log that shows two histories
+// to two witnesses is caught as soon as they talk, and every witness ends up with the proof.
+//
+// Nothing from a peer is trusted: a peer's checkpoint only counts if the log signed it, and a
+// contradiction is only stored once it is checkable by anyone (witness/evidence.ts).
+
+import { equalBytes, fromUtf8, toBase64 } from "../core/bytes.js";
+import { parseCheckpoint } from "../core/checkpoint.js";
+import { isTrustlogError } from "../core/errors.js";
+import { openNote } from "../core/note.js";
+import { checkConsistency } from "../core/proof.js";
+import { tileHashReader } from "../core/tiles.js";
+import type { Logger } from "../node/log.js";
+import { checkEvidence, evidenceFromJson, proveInconsistency, sameSizeEvidence } from "./evidence.js";
+import { fetchConsistencyProof, httpGet, httpGetOk, httpTileReader } from "./http.js";
+import type { WitnessMetrics } from "./metrics.js";
+import { checkpointOfNote } from "./pull.js";
+import type { Witness } from "./witness.js";
+
+export interface Peer {
+  url: string;
+}
+
+export interface GossipOptions {
+  witness: Witness;
+  peers: readonly Peer[];
+  /** Origin → base URL of the log, to ask it for a consistency proof or tiles. */
+  logUrls: ReadonlyMap<string, string>;
+  logger: Logger;
+  metrics: WitnessMetrics;
+  timeoutMs: number;
+}
+
+export type CompareResult = "consistent" | "evidence" | "unproven" | "skipped";
+
+export class Gossip {
+  // Pairs already shown consistent, so a quiet log costs no tile fetches round after round.
+  private readonly settled = new Set<string>();
+
+  constructor(private readonly opts: GossipOptions) {}
+
+  async runOnce(): Promise<void> {
+    await Promise.all(this.opts.peers.map((p) => this.gossipWith(p)));
+  }
+
+  private async gossipWith(peer: Peer): Promise<void> {
+    const { witness, logger, metrics, timeoutMs } = this.opts;
+    const source = `gossip ${peer.url}`;
+    for (const origin of witness.origins()) {
+      try {
+        const r = await httpGet(`${peer.url}/v1/logs/${encodeURIComponent(origin)}/checkpoint`, timeoutMs);
+        if (r.status === 404) continue;
+        if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
+        const result = await this.compare(origin, fromUtf8(r.body), source);
+        metrics.gossip.inc({ peer: peer.url, result });
+      } catch (err) {
+        metrics.gossip.inc({ peer: peer.url, result: "error" });
+        logger.warn(
+          { peer: peer.url, origin, err: (err as Error).message },
+          "gossip: checkpoint fetch failed",
+        );
+      }
+    }
+    try {
+      const body = await httpGetOk(`${peer.url}/v1/evidence`, timeoutMs);
+      const list = JSON.parse(fromUtf8(body)) as unknown;
+      if (!Array.isArray(list)) throw new Error("evidence answer is not a list");
+      for (const item of list) {
+        try {
+          const e = evidenceFromJson(item);
+          const log = witness.log(e.origin);
+          if (!log) continue;
+          checkEvidence(e, log.verifiers);
+          await witness.recordEvidence(e, `peer ${peer.url}`);
+        } catch (err) {
+          logger.warn(
+            { peer: peer.url, err: (err as Error).message },
+            "gossip: peer evidence does not check",
+          );
+        }
+      }
+    } catch (err) {
+      logger.warn({ peer: peer.url, err: (err as Error).message }, "gossip: evidence fetch failed");
+    }
+  }
+
+  /**
+   * Compares a log-signed note from elsewhere with the latest checkpoint this witness cosigned,
+   * storing evidence when they cannot both be true.
+   */
+  async compare(origin: string, theirNote: string, source: string): Promise<CompareResult> {
+    const { witness, logger, metrics, timeoutMs } = this.opts;
+    const log = witness.log(origin);
+    if (!log) return "skipped";
+    // Throws when the log did not sign it: a peer's word alone is worth nothing.
+    const theirs = parseCheckpoint(openNote(theirNote, log.verifiers).body);
+    if (theirs.origin !== origin) throw new Error("checkpoint of another origin");
+    const state = await witness.state(origin);
+    if (!state || state.note === null) return "skipped";
+    const ours = checkpointOfNote(state.note);
+    if (ours.size === theirs.size) {
+      if (equalBytes(ours.root, theirs.root)) return "consistent";
+      await witness.recordEvidence(sameSizeEvidence(origin, state.note, theirNote), source);
+      return "evidence";
+    }
+    const [small, big] =
+      ours.size < theirs.size
+        ? [
+            { note: state.note, checkpoint: ours },
+            { note: theirNote, checkpoint: theirs },
+          ]
+        : [
+            { note: theirNote, checkpoint: theirs },
+            { note: state.note, checkpoint: ours },
+          ];
+    if (small.checkpoint.size === 0) return "consistent";
+    const pairKey = `${origin}\n${small.checkpoint.size}/${toBase64(small.checkpoint.root)}\n${big.checkpoint.size}/${toBase64(big.checkpoint.root)}`;
+    if (this.settled.has(pairKey)) return "consistent";
+    const url = this.opts.logUrls.get(origin);
+    if (url) {
+      try {
+        const reader = tileHashReader(httpTileReader(url, timeoutMs), big.checkpoint.size);
+        const e = await proveInconsistency(origin, small, big, reader);
+        if (!e) {
+          this.settled.add(pairKey);
+          return "consistent";
+        }
+        await witness.recordEvidence(e, source);
+        return "evidence";
+      } catch (err) {
+        if (!isTrustlogError(err, "FETCH_FAILED") && !isTrustlogError(err, "LOG_TREE_MISMATCH")) throw err;
+      }
+      try {
+        const proof = await fetchConsistencyProof(url, small.checkpoint.size, big.checkpoint.size, timeoutMs);
+        checkConsistency(
+          small.checkpoint.size,
+          big.checkpoint.size,
+          small.checkpoint.root,
+          big.checkpoint.root,
+          proof,
+        );
+        this.settled.add(pairKey);
+        return "consistent";
+      } catch {
+        // Fall through: the log cannot show these two checkpoints are consistent.
+      }
+    }
+    metrics.unproven.inc({ origin });
+    logger.warn(
+      { origin, source, sizes: [small.checkpoint.size, big.checkpoint.size] },
+      "two signed checkpoints of different sizes that the log does not prove consistent",
+    );
+    return "unproven";
+  }
+}

@@ -1,0 +1,273 @@
+// The C2SP tlog-witness request logic (c2sp.org/tlog-witness), apart from HTTP: witness/app.ts
+// maps the error codes below to statuses in one switch, and pull mode calls `add` directly.
+//
+// The safety argument: a cosignature is only produced for a checkpoint that the log signed and
+// that is provably consistent with the (size, root) read from the store, and it only leaves
+// this module after the store moved from exactly that (size, root) to the new checkpoint by
+// compare-and-swap. Concurrent requests, retries and crashes can therefore never get two
+// inconsistent checkpoints of one log cosigned.
+
+import { equalBytes, fromBase64, fromUtf8, parseDecimal, toBase64 } from "../core/bytes.js";
+import { type Checkpoint, formatCheckpoint, parseCheckpoint } from "../core/checkpoint.js";
+import { isTrustlogError, TrustlogError } from "../core/errors.js";
+import { EMPTY_ROOT } from "../core/merkle.js";
+import {
+  formatNote,
+  formatSignatureLine,
+  type NoteSigner,
+  type NoteVerifier,
+  openNote,
+  parseNote,
+} from "../core/note.js";
+import { checkConsistency } from "../core/proof.js";
+import type { Logger } from "../node/log.js";
+import { type Evidence, sameSizeEvidence } from "./evidence.js";
+import type { WitnessMetrics } from "./metrics.js";
+import type { LogState, WitnessStore } from "./store.js";
+
+/**
+ * Stable error codes of add-checkpoint (HTTP status in witness/app.ts):
+ *   UNKNOWN_ORIGIN 404 · LOG_SIGNATURE_INVALID 403 · LOG_EQUIVOCATED 403 (the witness holds
+ *   evidence against this log and refuses it for good) · BAD_REQUEST 400 · OLD_SIZE_MISMATCH
+ *   409 text/x.tlog.size (details.size) · ROOT_MISMATCH 409 (tlog-witness v1.0.0) ·
+ *   BAD_PROOF 422 · TOO_LARGE 413.
+ */
+export const WITNESS_ERROR_CODES = [
+  "UNKNOWN_ORIGIN",
+  "LOG_SIGNATURE_INVALID",
+  "LOG_EQUIVOCATED",
+  "BAD_REQUEST",
+  "OLD_SIZE_MISMATCH",
+  "ROOT_MISMATCH",
+  "BAD_PROOF",
+  "TOO_LARGE",
+] as const;
+
+export const MAX_PROOF_LINES = 63;
+
+export interface AddCheckpointRequest {
+  oldSize: number;
+  proof: Uint8Array[];
+  /** The signed checkpoint note, as received. */
+  note: string;
+}
+
+export interface WitnessedLog {
+  origin: string;
+  /** The log's key(s); any one valid signature is enough. */
+  verifiers: NoteVerifier[];
+}
+
+export interface WitnessHooks {
+  /** Test-only: runs between reading the state and the conditional update (forces the race). */
+  beforeUpdate?: (origin: string) => Promise<void>;
+}
+
+export interface WitnessOptions {
+  /** The cosignature/v1 signer (its clock stamps each cosignature). */
+  signer: NoteSigner;
+  logs: readonly WitnessedLog[];
+  store: WitnessStore;
+  logger: Logger;
+  metrics: WitnessMetrics;
+  hooks?: WitnessHooks;
+}
+
+function bad(message: string): TrustlogError {
+  return new TrustlogError("BAD_REQUEST", message);
+}
+
+/**
+ * Parses an add-checkpoint body: `old <size>\n`, up to 63 base64 proof lines, an empty line,
+ * then the signed checkpoint. Throws BAD_REQUEST. The body is attacker-controlled.
+ */
+export function parseAddCheckpoint(body: Uint8Array | string): AddCheckpointRequest {
+  let text: string;
+  if (typeof body === "string") text = body;
+  else {
+    try {
+      text = fromUtf8(body);
+    } catch {
+      throw bad("body is not UTF-8");
+    }
+  }
+  const split = text.indexOf("\n\n");
+  if (split < 0) throw bad("body has no empty line before the checkpoint");
+  const head = text.slice(0, split).split("\n");
+  const first = head[0]!;
+  if (!first.startsWith("old ")) throw bad('body must start with "old <size>"');
+  const oldSize = parseDecimal(first.slice(4));
+  if (oldSize === undefined) throw bad("old size is not a canonical decimal");
+  const proofLines = head.slice(1);
+  if (proofLines.length > MAX_PROOF_LINES) throw bad(`more than ${MAX_PROOF_LINES} proof lines`);
+  const proof = proofLines.map((line) => {
+    let h: Uint8Array;
+    try {
+      h = fromBase64(line);
+    } catch {
+      throw bad("proof line is not base64");
+    }
+    if (h.length !== 32) throw bad("proof hash is not 32 bytes");
+    return h;
+  });
+  return { oldSize, proof, note: text.slice(split + 2) };
+}
+
+/** Formats an add-checkpoint body (what a log sends). */
+export function formatAddCheckpoint(oldSize: number, proof: readonly Uint8Array[], note: string): string {
+  return `old ${oldSize}\n${proof.map((h) => `${toBase64(h)}\n`).join("")}\n${note}`;
+}
+
+export class Witness {
+  readonly signer: NoteSigner;
+  private readonly logs: Map<string, WitnessedLog>;
+  private readonly store: WitnessStore;
+  private readonly logger: Logger;
+  private readonly metrics: WitnessMetrics;
+  private readonly hooks: WitnessHooks;
+
+  constructor(opts: WitnessOptions) {
+    this.signer = opts.signer;
+    this.logs = new Map(opts.logs.map((l) => [l.origin, l]));
+    this.store = opts.store;
+    this.logger = opts.logger;
+    this.metrics = opts.metrics;
+    this.hooks = opts.hooks ?? {};
+  }
+
+  log(origin: string): WitnessedLog | undefined {
+    return this.logs.get(origin);
+  }
+
+  origins(): string[] {
+    return [...this.logs.keys()];
+  }
+
+  /** The latest state of a configured log (undefined for unknown origins). */
+  async state(origin: string): Promise<LogState | undefined> {
+    if (!this.logs.has(origin)) return undefined;
+    return this.store.get(origin);
+  }
+
+  /**
+   * Checks and cosigns a checkpoint: returns the cosignature lines (without "\n"). Throws a
+   * TrustlogError with one of WITNESS_ERROR_CODES. The checks run in the order of the spec.
+   */
+  async add(req: AddCheckpointRequest, source = "add-checkpoint"): Promise<string[]> {
+    let parsed: ReturnType<typeof parseNote>;
+    try {
+      parsed = parseNote(req.note);
+    } catch (e) {
+      throw bad(`checkpoint note: ${(e as Error).message}`);
+    }
+    const origin = parsed.body.slice(0, parsed.body.indexOf("\n"));
+    const log = this.logs.get(origin);
+    if (!log) throw new TrustlogError("UNKNOWN_ORIGIN", "unknown log origin", { origin });
+    let logLines: string[];
+    try {
+      const opened = openNote(req.note, log.verifiers);
+      logLines = opened.signatures
+        .filter((s) => log.verifiers.some((v) => v.name === s.name && equalBytes(v.keyId, s.keyId)))
+        .map((s) => s.line);
+    } catch (e) {
+      if (isTrustlogError(e, "NOTE_MALFORMED")) throw bad(e.message);
+      throw new TrustlogError("LOG_SIGNATURE_INVALID", "no valid signature of a trusted log key", {
+        reason: (e as Error).message,
+      });
+    }
+    let cp: Checkpoint;
+    try {
+      cp = parseCheckpoint(parsed.body);
+    } catch (e) {
+      throw bad((e as Error).message);
+    }
+    if (req.oldSize > cp.size) throw bad("old size is larger than the checkpoint size");
+    const state = await this.store.get(origin);
+    if (!state) throw new TrustlogError("UNKNOWN_ORIGIN", "log is not registered in the store", { origin });
+    if (state.refused) throw equivocated(origin);
+    if (req.oldSize !== state.size) throw sizeMismatch(state.size);
+    if (cp.size === 0 && !equalBytes(cp.root, EMPTY_ROOT))
+      throw badProof("a size-0 checkpoint must have the empty root");
+    if (cp.size === state.size) {
+      if (!equalBytes(cp.root, state.root)) {
+        await this.sameSizeFork(state, logNote(parsed.body, logLines), source);
+        throw new TrustlogError(
+          "ROOT_MISMATCH",
+          "same size as the latest cosigned checkpoint, different root",
+        );
+      }
+      if (req.proof.length !== 0) throw badProof("the proof must be empty between equal sizes");
+      // Already recorded: a fresh timestamp vouches for freshness, the state does not change.
+      return [this.cosign(cp)];
+    }
+    if (req.oldSize === 0) {
+      if (req.proof.length !== 0) throw badProof("the proof must be empty when old size is 0");
+    } else {
+      try {
+        checkConsistency(req.oldSize, cp.size, state.root, cp.root, req.proof);
+      } catch {
+        throw badProof("consistency proof does not verify");
+      }
+    }
+    // Signed here, but it only leaves once the store has moved: see the comment at the top.
+    const line = this.cosign(cp);
+    const note = formatNote(formatCheckpoint(cp), [...logLines, line]);
+    await this.hooks.beforeUpdate?.(origin);
+    if (await this.store.advance(origin, state, { size: cp.size, root: cp.root, note })) return [line];
+    // Someone else moved the log between our read and our update.
+    const now = await this.store.get(origin);
+    if (!now || now.refused) throw equivocated(origin);
+    if (now.size === cp.size && !equalBytes(now.root, cp.root)) {
+      await this.sameSizeFork(now, logNote(parsed.body, logLines), source);
+    }
+    throw sizeMismatch(now.size);
+  }
+
+  /** Stores evidence (after the caller checked it), logs it loudly and counts it. */
+  async recordEvidence(e: Evidence, source: string): Promise<boolean> {
+    const fresh = await this.store.addEvidence(e, source);
+    if (fresh) {
+      this.metrics.evidence.inc({ origin: e.origin, kind: e.kind });
+      this.logger.error(
+        { origin: e.origin, kind: e.kind, source, notes: e.notes },
+        "LOG EQUIVOCATION: two signed checkpoints cannot both be true; refusing to cosign this log",
+      );
+    }
+    return fresh;
+  }
+
+  private async sameSizeFork(state: LogState, incoming: string, source: string): Promise<void> {
+    if (state.note === null) return;
+    await this.recordEvidence(sameSizeEvidence(state.origin, state.note, incoming), source);
+  }
+
+  private cosign(cp: Checkpoint): string {
+    // A re-encoding of what was parsed, never the bytes received.
+    const body = new TextEncoder().encode(formatCheckpoint(cp));
+    return formatSignatureLine(this.signer.name, this.signer.keyId, this.signer.sign(body));
+  }
+}
+
+function logNote(body: string, lines: string[]): string {
+  return formatNote(body, lines);
+}
+
+function equivocated(origin: string): TrustlogError {
+  return new TrustlogError(
+    "LOG_EQUIVOCATED",
+    "this witness holds evidence that the log equivocated and refuses it",
+    {
+      origin,
+    },
+  );
+}
+
+function sizeMismatch(size: number): TrustlogError {
+  return new TrustlogError("OLD_SIZE_MISMATCH", `old size does not match the latest cosigned size ${size}`, {
+    size,
+  });
+}
+
+function badProof(message: string): TrustlogError {
+  return new TrustlogError("BAD_PROOF", message);
+}
