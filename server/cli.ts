@@ -1,4 +1,170 @@
-import type { Command } from "commander";
+// The log server's subcommands of `trustlog`. `serve` is an entry point: it alone (with
+// bin/start.ts) turns SIGINT/SIGTERM into a clean stopServer().
+
+import { type Command, Option } from "commander";
+import { toBase64 } from "../core/bytes.js";
+import { type NoteVerifier, parseVerifierKey } from "../core/note.js";
+import { openDatabase, runMigrations } from "../node/db.js";
+import { keyFilePath, loadServerConfig, pgliteDir, type ServerConfig } from "./config.js";
+import { fsck } from "./fsck.js";
+import { readSignerKey, writeNewSignerKey } from "./keys.js";
+import { SERVER_MIGRATIONS, startServer, stopServer } from "./main.js";
+
+/** Flags shared by commands that open the log's database. */
+function databaseOptions(cmd: Command): Command {
+  return cmd
+    .option("--database-url <url>", "PostgreSQL URL (env DATABASE_URL); default: PGlite under --data-dir")
+    .option(
+      "--data-dir <dir>",
+      "data directory: PGlite database and generated log key (env TRUSTLOG_DATA_DIR)",
+    );
+}
 
 /** Registers the server's subcommands on the `trustlog` program. */
-export function registerServerCommands(_program: Command): void {}
+export function registerServerCommands(program: Command): void {
+  databaseOptions(
+    program
+      .command("serve")
+      .description("run the log server")
+      .option("--host <host>", "listen address (env TRUSTLOG_HOST, default 127.0.0.1)")
+      .option("--port <port>", "listen port, 0 for any (env TRUSTLOG_PORT, default 8080)")
+      .option("--origin <origin>", "checkpoint origin and log key name (env TRUSTLOG_ORIGIN)")
+      .option("--key-file <file>", "log signing key, created if missing (env TRUSTLOG_KEY_FILE)"),
+  )
+    .option("--batch-size <n>", "most events per sequencer batch (env TRUSTLOG_BATCH_SIZE)")
+    .option("--batch-delay-ms <ms>", "longest wait to fill a batch (env TRUSTLOG_BATCH_DELAY_MS)")
+    .option("--queue-limit <n>", "queued events before pushing back (env TRUSTLOG_QUEUE_LIMIT)")
+    .option("--skew-seconds <s>", "accepted clock skew of event times (env TRUSTLOG_SKEW_SECONDS)")
+    .addOption(
+      new Option("--log-level <level>", "log level (env TRUSTLOG_LOG_LEVEL)").choices([
+        "fatal",
+        "error",
+        "warn",
+        "info",
+        "debug",
+        "trace",
+        "silent",
+      ]),
+    )
+    .action(async (flags: Partial<Record<keyof ServerConfig, string>>) => {
+      const config = loadServerConfig(process.env, flags);
+      const server = await startServer(config);
+      if (server.key.created) process.stdout.write(`generated log key; vkey: ${server.key.vkey}\n`);
+      process.stdout.write(`trustlog log server on ${server.url} (vkey ${server.key.vkey})\n`);
+      await untilSignal();
+      await stopServer(server);
+    });
+
+  program
+    .command("keygen")
+    .description("write a new note signing key (PRIVATE+KEY+… format) and print its vkey")
+    .requiredOption("--name <origin>", "key name, usually the log's origin")
+    .requiredOption("--out <file>", "file to create (mode 0600; never overwritten)")
+    .action((opts: { name: string; out: string }) => {
+      const { vkey } = writeNewSignerKey(opts.out, opts.name);
+      process.stdout.write(`${vkey}\n`);
+    });
+
+  databaseOptions(program.command("migrate").description("apply the log database migrations")).action(
+    async (flags: Partial<Record<keyof ServerConfig, string>>) => {
+      const config = loadServerConfig(process.env, flags);
+      const database = await openDatabase(
+        config.databaseUrl ? { url: config.databaseUrl, max: 1 } : { dataDir: pgliteDir(config) },
+      );
+      try {
+        await runMigrations(database, SERVER_MIGRATIONS);
+        process.stdout.write("migrations applied\n");
+      } finally {
+        await database.close();
+      }
+    },
+  );
+
+  databaseOptions(
+    program
+      .command("fsck")
+      .description("re-check the whole log: entries, tiles, checkpoints and derived state")
+      .option("--key-file <file>", "log signing key (its vkey checks the checkpoint signatures)")
+      .option("--vkey <vkey>", "log verifier key to check checkpoint signatures with"),
+  ).action(async (flags: Partial<Record<keyof ServerConfig, string>> & { vkey?: string }) => {
+    const { vkey, ...rest } = flags;
+    const config = loadServerConfig(process.env, rest);
+    if (!(await runFsck(config, vkey))) process.exitCode = 1;
+  });
+
+  program
+    .command("demo")
+    .description("create an org, a provisioning grant and a few accounts on a running log")
+    .requiredOption("--log <url>", "the log server's base URL")
+    .option("--accounts <n>", "accounts to invite and enrol", "3")
+    .option("--org <id>", "org id (default: a fresh random one)")
+    .option("--json", "print a JSON summary (indices, proofs, checkpoint) instead of prose")
+    .action(async (opts: { log: string; accounts: string; org?: string; json?: boolean }) => {
+      const { runDemo } = await import("./demo.js");
+      const accounts = Number.parseInt(opts.accounts, 10);
+      const summary = await runDemo({
+        logUrl: opts.log,
+        accounts: Number.isSafeInteger(accounts) && accounts >= 0 ? accounts : 3,
+        org: opts.org,
+        print: opts.json ? () => {} : (line) => process.stdout.write(`${line}\n`),
+      });
+      if (opts.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+    });
+}
+
+/** Runs fsck with progress on stderr and the report on stdout; true when the log is sound. */
+async function runFsck(config: ServerConfig, vkey: string | undefined): Promise<boolean> {
+  let verifier: NoteVerifier | undefined;
+  if (vkey) verifier = parseVerifierKey(vkey);
+  else {
+    const file = keyFilePath(config);
+    if (file) verifier = parseVerifierKey(readSignerKey(file).vkey);
+  }
+  if (!verifier) process.stderr.write("no --vkey or key file: checkpoint signatures are not checked\n");
+  const database = await openDatabase(
+    config.databaseUrl ? { url: config.databaseUrl, max: 2 } : { dataDir: pgliteDir(config) },
+  );
+  try {
+    let last = 0;
+    const report = await fsck(database, {
+      verifier,
+      onProgress: (done, size) => {
+        const now = Date.now();
+        if (now - last < 1000 && done !== size) return;
+        last = now;
+        process.stderr.write(`fsck: ${done}/${size} entries checked\n`);
+      },
+    });
+    process.stdout.write(
+      `size ${report.size}, root ${toBase64(report.root)}, ${report.entriesChecked} entries and ` +
+        `${report.tilesChecked} tiles checked: ${report.ok ? "OK" : `${report.mismatches.length} problem(s)`}\n`,
+    );
+    for (const m of report.mismatches) {
+      const at =
+        m.index === undefined
+          ? ""
+          : m.level === undefined
+            ? ` entry ${m.index}`
+            : ` tile ${m.level}/${m.index}`;
+      process.stdout.write(`  ${m.kind}${at}: ${m.message}\n`);
+    }
+    return report.ok;
+  } finally {
+    await database.close();
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM (a second one exits at once). */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) process.exit(signal === "SIGINT" ? 130 : 143);
+      stopping = true;
+      process.stderr.write(`${signal}: draining the sequencer and stopping\n`);
+      resolve();
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}

@@ -1,0 +1,76 @@
+// The log server's HTTP app (DESIGN.md §4). Routes live in server/routes/, one file per
+// concern; this file wires them with what every route shares: request ids, security headers,
+// metrics, the JSON 404, and the single error handler that turns codes into statuses.
+
+import { Hono } from "hono";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import { TrustlogError } from "../core/errors.js";
+import type { Database } from "../node/db.js";
+import type { Logger } from "../node/log.js";
+import { errorResponse } from "./http-errors.js";
+import type { ServerMetrics } from "./metrics.js";
+import { eventRoutes } from "./routes/events.js";
+import { healthRoutes } from "./routes/health.js";
+import { lookupRoutes } from "./routes/lookups.js";
+import { proofRoutes } from "./routes/proofs.js";
+import { tileRoutes } from "./routes/tiles.js";
+import type { Sequencer } from "./sequencer.js";
+import type { LogStore } from "./store.js";
+
+/** What the write route needs from the sequencer. */
+export type EventSink = Pick<Sequencer, "isLeader" | "queueDepth" | "submit">;
+
+/** What a client pins, served at GET /v1/log. */
+export interface LogDescription {
+  origin: string;
+  vkey: string;
+  witnesses: { name: string; vkey: string; url: string }[];
+  quorum: number;
+}
+
+export interface AppDeps {
+  database: Database;
+  store: LogStore;
+  sequencer: EventSink;
+  metrics: ServerMetrics;
+  logger: Logger;
+  log: LogDescription;
+  bodyLimitBytes: number;
+}
+
+export type App = Hono;
+
+export function createApp(deps: AppDeps): App {
+  const app = new Hono();
+
+  app.use(requestId());
+  app.use(secureHeaders());
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    // routePath is the matched pattern ("/v1/entries/:index"), so labels stay few.
+    const route = c.req.routePath || "unmatched";
+    deps.metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+    deps.metrics.httpDuration.observe({ method: c.req.method, route }, (performance.now() - started) / 1000);
+  });
+
+  app.route("/", eventRoutes(deps));
+  app.route("/", tileRoutes(deps));
+  app.route("/", proofRoutes(deps));
+  app.route("/", lookupRoutes(deps));
+  app.route("/", healthRoutes(deps));
+
+  app.notFound((c) =>
+    errorResponse(c, new TrustlogError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)),
+  );
+
+  app.onError((err, c) => {
+    if (!(err instanceof TrustlogError)) {
+      deps.logger.error({ err, requestId: c.get("requestId"), path: c.req.path }, "request failed");
+    }
+    return errorResponse(c, err);
+  });
+
+  return app;
+}

@@ -1,0 +1,106 @@
+// The log server's configuration: read once from the environment and the command line (flags
+// win), validated here, then passed down as a typed object. Nothing else reads process.env.
+
+import { join } from "node:path";
+import { z } from "zod";
+import { TrustlogError } from "../core/errors.js";
+import { LOG_LEVELS } from "../node/log.js";
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const witnessSchema = z.object({
+  name: z.string().min(1),
+  vkey: z.string().min(1),
+  url: z.string().url(),
+});
+
+export const serverConfigSchema = z.object({
+  host: z.string().min(1).default("127.0.0.1"),
+  port: int(0, 65535).default(8080),
+  /** The checkpoint origin line, also the default name of the log key. */
+  origin: z
+    .string()
+    .regex(/^[\x21-\x7e]+$/, "an origin is printable ASCII without spaces")
+    .refine((s) => !s.includes("+"), "an origin used as a key name cannot contain '+'")
+    .default("trustlog.example/log"),
+  /** The log's signing key (`PRIVATE+KEY+…`); default `<dataDir>/log.key`, created if missing. */
+  keyFile: z.string().min(1).optional(),
+  /** PostgreSQL URL; when absent the server runs on embedded PGlite under `dataDir`. */
+  databaseUrl: z.string().min(1).optional(),
+  dataDir: z.string().min(1).default("./data"),
+  batchSize: int(1, 10_000).default(1000),
+  batchDelayMs: int(0, 60_000).default(5),
+  queueLimit: int(1, 1_000_000).default(20_000),
+  skewSeconds: int(0, 86_400).default(300),
+  logLevel: z.enum(LOG_LEVELS).default("info"),
+  /** Largest request body: a full batch of 1,000 envelopes of 16 KiB plus JSON framing. */
+  bodyLimitBytes: int(1024, 1 << 30).default(17 * 1024 * 1024),
+  /** Witnesses published in /v1/log for clients to pin, and how many must cosign. */
+  witnesses: z.array(witnessSchema).default([]),
+  quorum: int(0, 64).default(0),
+});
+
+export type ServerConfig = z.infer<typeof serverConfigSchema>;
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+
+const ENV: Record<string, keyof ServerConfig> = {
+  TRUSTLOG_HOST: "host",
+  TRUSTLOG_PORT: "port",
+  TRUSTLOG_ORIGIN: "origin",
+  TRUSTLOG_KEY_FILE: "keyFile",
+  DATABASE_URL: "databaseUrl",
+  TRUSTLOG_DATABASE_URL: "databaseUrl",
+  TRUSTLOG_DATA_DIR: "dataDir",
+  TRUSTLOG_BATCH_SIZE: "batchSize",
+  TRUSTLOG_BATCH_DELAY_MS: "batchDelayMs",
+  TRUSTLOG_QUEUE_LIMIT: "queueLimit",
+  TRUSTLOG_SKEW_SECONDS: "skewSeconds",
+  TRUSTLOG_LOG_LEVEL: "logLevel",
+  TRUSTLOG_BODY_LIMIT_BYTES: "bodyLimitBytes",
+  TRUSTLOG_WITNESSES: "witnesses",
+  TRUSTLOG_QUORUM: "quorum",
+};
+
+/**
+ * Builds the configuration from environment variables (`TRUSTLOG_*`, `DATABASE_URL`) and
+ * flags; a flag that is set overrides the variable. Throws CONFIG_INVALID naming each bad field.
+ */
+export function loadServerConfig(
+  env: Record<string, string | undefined>,
+  flags: Partial<Record<keyof ServerConfig, unknown>> = {},
+): ServerConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [name, key] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value === undefined || value === "") continue;
+    if (key === "witnesses") {
+      try {
+        raw[key] = JSON.parse(value);
+      } catch {
+        throw new TrustlogError("CONFIG_INVALID", "TRUSTLOG_WITNESSES must be a JSON array");
+      }
+    } else {
+      raw[key] = value;
+    }
+  }
+  for (const [key, value] of Object.entries(flags)) {
+    if (value !== undefined) raw[key] = value;
+  }
+  const parsed = serverConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new TrustlogError("CONFIG_INVALID", z.prettifyError(parsed.error));
+  }
+  return parsed.data;
+}
+
+/** Where the log key lives: the configured file, else `<dataDir>/log.key` (none in memory). */
+export function keyFilePath(config: ServerConfig): string | undefined {
+  if (config.keyFile) return config.keyFile;
+  if (config.dataDir.startsWith("memory://")) return undefined;
+  return join(config.dataDir, "log.key");
+}
+
+/** PGlite's own directory under the data directory, so the key file sits beside it. */
+export function pgliteDir(config: ServerConfig): string {
+  return config.dataDir.startsWith("memory://") ? config.dataDir : join(config.dataDir, "pglite");
+}

@@ -1,0 +1,143 @@
+// Starting and stopping one log server: database, migrations, key, sequencer, HTTP. Tests call
+// startServer() on port 0 and get the real thing; entry points (server/cli.ts `serve`,
+// bin/start.ts) add signal handling around it, nothing here touches process signals.
+
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { serve } from "@hono/node-server";
+import { type Database, openDatabase, runMigrations } from "../node/db.js";
+import { createLogger, type Logger } from "../node/log.js";
+import { type App, createApp } from "./app.js";
+import { keyFilePath, pgliteDir, type ServerConfig } from "./config.js";
+import { type LogKey, loadOrCreateLogKey } from "./keys.js";
+import { createMetrics, type ServerMetrics } from "./metrics.js";
+import { Sequencer } from "./sequencer.js";
+import { LogStore } from "./store.js";
+
+export const SERVER_MIGRATIONS = fileURLToPath(new URL("../migrations/server", import.meta.url));
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly config: ServerConfig;
+  readonly key: LogKey;
+  readonly database: Database;
+  readonly store: LogStore;
+  readonly sequencer: Sequencer;
+  readonly metrics: ServerMetrics;
+  readonly app: App;
+  readonly logger: Logger;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Milliseconds since the epoch; tests pass a fixed clock to judge event times. */
+  clock?: () => number;
+  /** Export Node process metrics (default true; tests turn it off). */
+  processMetrics?: boolean;
+}
+
+const running = new Map<RunningServer, () => Promise<void>>();
+
+export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger({ name: "trustlog-server", level: config.logLevel });
+  const clock = opts.clock ?? Date.now;
+  const key = loadOrCreateLogKey(keyFilePath(config), config.origin);
+  if (key.looseMode) logger.warn({ keyFile: keyFilePath(config) }, "the log key file is readable by others");
+
+  const database = await openDatabase(
+    config.databaseUrl ? { url: config.databaseUrl } : { dataDir: pgliteDir(config) },
+  );
+  const cleanup: (() => Promise<void>)[] = [() => database.close()];
+  const undo = async () => {
+    for (const f of cleanup.reverse())
+      await f().catch((err) => logger.error({ err }, "shutdown step failed"));
+  };
+
+  try {
+    await runMigrations(database, SERVER_MIGRATIONS);
+    const store = new LogStore(database);
+    let sequencer: Sequencer | undefined;
+    const metrics = createMetrics({
+      queueDepth: () => sequencer?.queueDepth ?? 0,
+      processMetrics: opts.processMetrics ?? true,
+    });
+    sequencer = new Sequencer({
+      database,
+      store,
+      signer: key.signer,
+      origin: config.origin,
+      batchSize: config.batchSize,
+      batchDelayMs: config.batchDelayMs,
+      queueLimit: config.queueLimit,
+      skewSeconds: config.skewSeconds,
+      clock,
+      logger,
+      onBatch: (info) => metrics.batchSize.observe(info.size),
+      onCheckpoint: (_note, size) => metrics.treeSize.set(size),
+    });
+    await sequencer.start();
+    cleanup.push(() => sequencer!.stop());
+
+    const app = createApp({
+      database,
+      store,
+      sequencer,
+      metrics,
+      logger,
+      log: { origin: config.origin, vkey: key.vkey, witnesses: config.witnesses, quorum: config.quorum },
+      bodyLimitBytes: config.bodyLimitBytes,
+    });
+
+    const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+      s.once("error", reject);
+    });
+    // Stop accepting first, so that nothing new is queued while the sequencer drains.
+    cleanup.push(
+      () =>
+        new Promise<void>((resolve) => {
+          http.close(() => resolve());
+          (http as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        }),
+    );
+    const port = (http.address() as AddressInfo).port;
+    const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+    const server: RunningServer = {
+      url: `http://${host}:${port}`,
+      port,
+      config,
+      key,
+      database,
+      store,
+      sequencer,
+      metrics,
+      app,
+      logger,
+    };
+    running.set(server, undo);
+    logger.info(
+      { url: server.url, origin: config.origin, vkey: key.vkey, db: database.kind },
+      "log server listening",
+    );
+    return server;
+  } catch (err) {
+    await undo();
+    throw err;
+  }
+}
+
+/**
+ * Stops a server (or every server this process started): stops accepting connections, lets
+ * the sequencer commit what it queued and answer its waiters, then closes the database.
+ */
+export async function stopServer(server?: RunningServer): Promise<void> {
+  const targets = server ? [server] : [...running.keys()];
+  for (const s of targets) {
+    const undo = running.get(s);
+    if (!undo) continue;
+    running.delete(s);
+    await undo();
+    s.logger.info("log server stopped");
+  }
+}

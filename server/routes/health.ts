@@ -1,0 +1,34 @@
+// Liveness, readiness and metrics. /healthz says the process answers; /readyz that it can serve:
+// the database answers. A replica that does not hold the sequencer lock is still ready (it
+// serves reads); its state is reported so that a load balancer can route writes to the leader.
+
+import { Hono } from "hono";
+import { ping } from "../../node/db.js";
+import type { AppDeps } from "../app.js";
+
+export function healthRoutes(deps: AppDeps): Hono {
+  const app = new Hono();
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+
+  app.get("/readyz", async (c) => {
+    const sequencer = { leader: deps.sequencer.isLeader, queueDepth: deps.sequencer.queueDepth };
+    try {
+      await ping(deps.database);
+    } catch (err) {
+      deps.logger.warn({ err }, "readiness: database does not answer");
+      return c.json({ status: "unavailable", database: "unreachable", sequencer }, 503);
+    }
+    const size = (await deps.store.latestCheckpoint())?.size;
+    if (size === undefined) return c.json({ status: "starting", database: "ok", sequencer }, 503);
+    deps.metrics.treeSize.set(size);
+    return c.json({ status: "ready", database: "ok", sequencer, treeSize: size });
+  });
+
+  app.get("/metrics", async (c) => {
+    const text = await deps.metrics.registry.metrics();
+    return c.body(text, 200, { "Content-Type": deps.metrics.registry.contentType });
+  });
+
+  return app;
+}

@@ -1,0 +1,61 @@
+// Inclusion and consistency proofs (RFC 9162 §2.1.3-2.1.4) against any tree size up to the
+// latest signed checkpoint; a size beyond it has no checkpoint a client could check against.
+
+import { Hono } from "hono";
+import { toBase64 } from "../../core/bytes.js";
+import { TrustlogError } from "../../core/errors.js";
+import { proveConsistency, proveInclusion } from "../../core/proof.js";
+import type { AppDeps } from "../app.js";
+import { decimal, hash32 } from "./params.js";
+
+export function proofRoutes(deps: AppDeps): Hono {
+  const app = new Hono();
+
+  const latestSize = async () => (await deps.store.latestCheckpoint())?.size ?? 0;
+
+  app.get("/v1/proof/inclusion", async (c) => {
+    const latest = await latestSize();
+    const size = decimal(c.req.query("size"), "size", true) ?? latest;
+    if (size > latest) {
+      throw new TrustlogError("OUT_OF_RANGE", `size ${size} is beyond the latest checkpoint (${latest})`);
+    }
+    const byHash = c.req.query("leafHash");
+    const byIndex = c.req.query("index");
+    if ((byHash === undefined) === (byIndex === undefined)) {
+      throw new TrustlogError("BAD_QUERY", "give exactly one of index and leafHash");
+    }
+    let index: number;
+    let leafHash: Uint8Array;
+    if (byHash !== undefined) {
+      leafHash = hash32(byHash, "leafHash");
+      const found = await deps.store.findLeaf(leafHash);
+      if (found === undefined) throw new TrustlogError("NOT_FOUND", "no entry has this leaf hash");
+      index = found;
+    } else {
+      index = decimal(byIndex, "index");
+      if (index >= latest) throw new TrustlogError("NOT_FOUND", `no entry ${index} in the latest checkpoint`);
+      const entry = await deps.store.getEntry(index);
+      if (!entry) throw new TrustlogError("NOT_FOUND", `no entry ${index}`);
+      leafHash = entry.leafHash;
+    }
+    if (index >= size) {
+      throw new TrustlogError("OUT_OF_RANGE", `entry ${index} is not in the tree of size ${size}`);
+    }
+    const hashes = await proveInclusion(index, size, deps.store.hashReader(size));
+    return c.json({ index, size, leafHash: toBase64(leafHash), hashes: hashes.map(toBase64) });
+  });
+
+  app.get("/v1/proof/consistency", async (c) => {
+    const latest = await latestSize();
+    const from = decimal(c.req.query("from"), "from");
+    const to = decimal(c.req.query("to"), "to", true) ?? latest;
+    if (to > latest) {
+      throw new TrustlogError("OUT_OF_RANGE", `size ${to} is beyond the latest checkpoint (${latest})`);
+    }
+    if (from > to) throw new TrustlogError("OUT_OF_RANGE", `from (${from}) is larger than to (${to})`);
+    const hashes = await proveConsistency(from, to, deps.store.hashReader(to));
+    return c.json({ from, to, hashes: hashes.map(toBase64) });
+  });
+
+  return app;
+}
