@@ -85,7 +85,10 @@ export function createWitnessApp(opts: WitnessAppOptions): Hono {
       maxSize: maxBody,
       onError: () => {
         metrics.requests.inc({ status: "413" });
-        return errorResponse(new TrustlogError("TOO_LARGE", `body larger than ${maxBody} bytes`));
+        const res = errorResponse(new TrustlogError("TOO_LARGE", `body larger than ${maxBody} bytes`));
+        // The rest of the body is never read, so the connection cannot carry another request.
+        res.headers.set("Connection", "close");
+        return res;
       },
     }),
     async (c) => {
