@@ -1,0 +1,284 @@
+// The read API (tiles, checkpoint, proofs, lookups, health) on PostgreSQL and on PGlite,
+// checked the way an independent client would: with core alone, from bytes served over HTTP.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fromBase64, toBase64 } from "../../core/bytes.js";
+import { type Checkpoint, parseCheckpoint } from "../../core/checkpoint.js";
+import { leafHash, rootHash } from "../../core/merkle.js";
+import { openNote, parseVerifierKey } from "../../core/note.js";
+import { checkConsistency, checkInclusion } from "../../core/proof.js";
+import { decodeEntryBundle, type TileId, tileHashReader, tilePath } from "../../core/tiles.js";
+import { admin, History, testKey } from "../helpers/events.js";
+import {
+  BACKENDS,
+  batch,
+  createStorage,
+  startTestServer,
+  type TestServer,
+  type TestStorage,
+} from "./http-harness.js";
+
+const INVITES = 300;
+
+describe.each(BACKENDS)("read API on %s", (backend) => {
+  let storage: TestStorage;
+  let t: TestServer;
+  const h = new History();
+  const root = testKey("root");
+  let first: Checkpoint;
+  let latest: Checkpoint;
+
+  const checkpointOf = (text: string) =>
+    parseCheckpoint(openNote(text, [parseVerifierKey(t.server.key.vkey)]).body);
+
+  beforeAll(async () => {
+    storage = await createStorage(backend);
+    t = await startTestServer(storage, { clock: () => h.now });
+    const create = h.orgCreate("acme", { admins: [root] });
+    const r1 = await t.post(create);
+    expect(r1.status).toBe(200);
+    h.append(create);
+    first = checkpointOf(r1.json.checkpoint);
+    const invites = Array.from({ length: INVITES }, (_, i) => h.invite("acme", `user${i}`, admin(root)));
+    const r2 = await t.post(batch(invites));
+    expect(r2.status).toBe(200);
+    for (const e of invites) h.append(e);
+    const add = h.keyAdd("acme", "user0", testKey("user0-key"));
+    const r3 = await t.post(add);
+    expect(r3.status).toBe(200);
+    h.append(add);
+    latest = checkpointOf(r3.json.checkpoint);
+    expect(latest.size).toBe(INVITES + 2);
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await storage?.dispose();
+  });
+
+  it("GET /v1/log tells a client what to pin", async () => {
+    const { status, json } = await t.getJson("/v1/log");
+    expect(status).toBe(200);
+    expect(json).toEqual({
+      origin: "test.trustlog.example/log",
+      vkey: t.server.key.vkey,
+      witnesses: [],
+      quorum: 0,
+    });
+  });
+
+  it("GET /checkpoint serves the signed note as text, never cached for long", async () => {
+    const res = await t.request("/checkpoint");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/plain; charset=utf-8");
+    expect(res.headers.get("cache-control")).toBe("no-cache");
+    expect(checkpointOf(await res.text())).toEqual(latest);
+  });
+
+  it("serves full and partial hash tiles, and the root recomputes from them", async () => {
+    const full = await t.request("/tile/0/000");
+    expect(full.status).toBe(200);
+    expect(full.headers.get("content-type")).toBe("application/octet-stream");
+    expect(full.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    const bytes = new Uint8Array(await full.arrayBuffer());
+    expect(bytes.length).toBe(8192);
+    expect(toBase64(bytes.subarray(0, 32))).toBe(toBase64(h.entries[0]!.leafHash));
+
+    const width = latest.size % 256;
+    const partial = await t.request(`/tile/0/001.p/${width}`);
+    expect(partial.status).toBe(200);
+    expect((await partial.arrayBuffer()).byteLength).toBe(width * 32);
+    // Any narrower partial (an older tree size) is a prefix of the current one.
+    const older = new Uint8Array(await (await t.request("/tile/0/001.p/3")).arrayBuffer());
+    expect(toBase64(older)).toBe(
+      toBase64(
+        h.entries
+          .slice(256, 259)
+          .map((e) => e.leafHash)
+          .reduce(concat2),
+      ),
+    );
+
+    const reader = tileHashReader(async (tile: TileId) => {
+      const res = await t.request(`/${tilePath(tile)}`);
+      expect(res.status).toBe(200);
+      return new Uint8Array(await res.arrayBuffer());
+    }, latest.size);
+    expect(toBase64(await rootHash(latest.size, reader))).toBe(toBase64(latest.root));
+    expect(
+      toBase64(
+        await rootHash(
+          first.size,
+          tileHashReader(
+            async (tile) => new Uint8Array(await (await t.request(`/${tilePath(tile)}`)).arrayBuffer()),
+            first.size,
+          ),
+        ),
+      ),
+    ).toBe(toBase64(first.root));
+  });
+
+  it("serves entry bundles whose entries hash to the tiles' leaves", async () => {
+    const res = await t.request("/tile/entries/000");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("cache-control")).toBe("public, max-age=31536000, immutable");
+    const entries = decodeEntryBundle(new Uint8Array(await res.arrayBuffer()));
+    expect(entries).toHaveLength(256);
+    expect(entries.map((e) => toBase64(leafHash(e)))).toEqual(
+      h.entries.slice(0, 256).map((e) => toBase64(e.leafHash)),
+    );
+    const width = latest.size % 256;
+    const p = await t.request(`/tile/entries/001.p/${width}`);
+    expect(decodeEntryBundle(new Uint8Array(await p.arrayBuffer()))).toHaveLength(width);
+  });
+
+  it.each([
+    ["/tile/0/001", 404, "NOT_FOUND"],
+    [`/tile/0/001.p/255`, 404, "NOT_FOUND"],
+    ["/tile/0/002.p/1", 404, "NOT_FOUND"],
+    ["/tile/1/000", 404, "NOT_FOUND"],
+    ["/tile/2/000.p/1", 404, "NOT_FOUND"],
+    ["/tile/entries/001", 404, "NOT_FOUND"],
+    ["/tile/0/1", 400, "BAD_TILE_PATH"],
+    ["/tile/0/000.p/256", 400, "BAD_TILE_PATH"],
+    ["/tile/0/000.p/0", 400, "BAD_TILE_PATH"],
+    ["/tile/0/x000/001", 400, "BAD_TILE_PATH"],
+    ["/tile/64/000", 400, "BAD_TILE_PATH"],
+    ["/tile/nope", 400, "BAD_TILE_PATH"],
+  ])("GET %s → %i %s", async (path, status, code) => {
+    const { status: s, json } = await t.getJson(path);
+    expect(s).toBe(status);
+    expect(json.error.code).toBe(code);
+  });
+
+  it("proves inclusion by index or by leaf hash, at the latest or an older size", async () => {
+    for (const [query, index, size] of [
+      ["index=7", 7, latest.size],
+      [`leafHash=${encodeURIComponent(toBase64(h.entries[42]!.leafHash))}`, 42, latest.size],
+      ["index=0&size=1", 0, 1],
+    ] as const) {
+      const { status, json } = await t.getJson(`/v1/proof/inclusion?${query}`);
+      expect(status).toBe(200);
+      expect(json).toMatchObject({ index, size, leafHash: toBase64(h.entries[index]!.leafHash) });
+      const rootAt = size === latest.size ? latest.root : first.root;
+      checkInclusion(h.entries[index]!.leafHash, index, size, json.hashes.map(fromBase64), rootAt);
+    }
+  });
+
+  it("proves consistency between two checkpoints", async () => {
+    const { status, json } = await t.getJson(`/v1/proof/consistency?from=${first.size}&to=${latest.size}`);
+    expect(status).toBe(200);
+    expect(json.from).toBe(first.size);
+    checkConsistency(first.size, latest.size, first.root, latest.root, json.hashes.map(fromBase64));
+    const dflt = await t.getJson(`/v1/proof/consistency?from=${first.size}`);
+    expect(dflt.json.to).toBe(latest.size);
+    expect((await t.getJson(`/v1/proof/consistency?from=0&to=5`)).json.hashes).toEqual([]);
+  });
+
+  it.each([
+    ["/v1/proof/inclusion", 400, "BAD_QUERY"],
+    ["/v1/proof/inclusion?index=abc", 400, "BAD_QUERY"],
+    ["/v1/proof/inclusion?index=01", 400, "BAD_QUERY"],
+    ["/v1/proof/inclusion?index=-1", 400, "BAD_QUERY"],
+    ["/v1/proof/inclusion?index=1&leafHash=AA==", 400, "BAD_QUERY"],
+    ["/v1/proof/inclusion?leafHash=AA==", 400, "BAD_QUERY"],
+    ["/v1/proof/inclusion?leafHash=not*base64", 400, "BAD_QUERY"],
+    [`/v1/proof/inclusion?leafHash=${encodeURIComponent(toBase64(new Uint8Array(32)))}`, 404, "NOT_FOUND"],
+    ["/v1/proof/inclusion?index=100000", 404, "NOT_FOUND"],
+    ["/v1/proof/inclusion?index=5&size=3", 400, "OUT_OF_RANGE"],
+    ["/v1/proof/inclusion?index=5&size=100000", 400, "OUT_OF_RANGE"],
+    ["/v1/proof/consistency", 400, "BAD_QUERY"],
+    ["/v1/proof/consistency?from=5&to=3", 400, "OUT_OF_RANGE"],
+    ["/v1/proof/consistency?from=1&to=100000", 400, "OUT_OF_RANGE"],
+    ["/v1/proof/consistency?from=1.5", 400, "BAD_QUERY"],
+  ])("GET %s → %i %s", async (path, status, code) => {
+    const { status: s, json } = await t.getJson(path);
+    expect(s).toBe(status);
+    expect(json.error.code).toBe(code);
+  });
+
+  it("GET /v1/entries/<index> returns the envelope as logged", async () => {
+    const { status, json } = await t.getJson("/v1/entries/1");
+    expect(status).toBe(200);
+    expect(json).toEqual({
+      index: 1,
+      leafHash: toBase64(h.entries[1]!.leafHash),
+      envelope: h.entries[1]!.envelope,
+    });
+    expect((await t.getJson("/v1/entries/100000")).status).toBe(404);
+    expect((await t.getJson("/v1/entries/abc")).json.error.code).toBe("BAD_QUERY");
+  });
+
+  it("GET /v1/orgs/<org> returns admins, grants, head and the org's events with proofs", async () => {
+    const { status, json } = await t.getJson("/v1/orgs/acme");
+    expect(status).toBe(200);
+    expect(json).toMatchObject({ id: "acme", admins: [root.pub], threshold: 1, head: { seq: 0, index: 0 } });
+    const cp = checkpointOf(json.checkpoint);
+    expect(json.events).toHaveLength(1);
+    checkInclusion(
+      fromBase64(json.events[0].leafHash),
+      0,
+      cp.size,
+      json.events[0].inclusion.map(fromBase64),
+      cp.root,
+    );
+    expect((await t.getJson("/v1/orgs/nope")).json.error.code).toBe("NOT_FOUND");
+    expect((await t.getJson("/v1/orgs/bad%20id")).json.error.code).toBe("BAD_QUERY");
+  });
+
+  it("GET /v1/orgs/<org>/accounts/<account> returns status, keys and the history with proofs", async () => {
+    const { status, json } = await t.getJson("/v1/orgs/acme/accounts/user0");
+    expect(status).toBe(200);
+    expect(json).toMatchObject({ org: "acme", id: "user0", status: "active" });
+    expect(Object.keys(json.keys)).toEqual(["user0-key"]);
+    const cp = checkpointOf(json.checkpoint);
+    expect(json.events.map((e: { type: string }) => e.type)).toEqual(["account.invite", "key.add"]);
+    for (const e of json.events) {
+      checkInclusion(fromBase64(e.leafHash), e.index, cp.size, e.inclusion.map(fromBase64), cp.root);
+    }
+    expect((await t.getJson("/v1/orgs/acme/accounts/nobody")).status).toBe(404);
+  });
+
+  it("answers health, readiness and metrics", async () => {
+    expect((await t.getJson("/healthz")).json).toEqual({ status: "ok" });
+    const ready = await t.getJson("/readyz");
+    expect(ready.status).toBe(200);
+    expect(ready.json).toMatchObject({
+      status: "ready",
+      database: "ok",
+      sequencer: { leader: true },
+      treeSize: latest.size,
+    });
+    const metrics = await (await t.request("/metrics")).text();
+    for (const name of [
+      "trustlog_queue_depth",
+      "trustlog_sequencer_batch_size_bucket",
+      "trustlog_append_latency_seconds_bucket",
+      `trustlog_tree_size ${latest.size}`,
+      'trustlog_http_requests_total{method="POST",route="/v1/events",status="200"}',
+    ]) {
+      expect(metrics).toContain(name);
+    }
+  });
+
+  it("answers unknown routes with a JSON 404 and sets security headers and a request id", async () => {
+    for (const [method, path] of [
+      ["GET", "/nope"],
+      ["POST", "/checkpoint"],
+      ["DELETE", "/v1/events"],
+    ] as const) {
+      const res = await t.request(path, { method });
+      expect(res.status).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("NOT_FOUND");
+    }
+    const res = await t.request("/healthz");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("x-request-id")).toBeTruthy();
+  });
+});
+
+function concat2(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
