@@ -148,7 +148,8 @@ function decodeHashes(v: unknown, what: string): Uint8Array[] {
   if (!Array.isArray(v)) throw new TrustlogError("BAD_RESPONSE", `${what} is not a list`);
   return v.map((h) => {
     const b = typeof h === "string" ? fromBase64(h) : undefined;
-    if (b === undefined || b.length !== 32) throw new TrustlogError("BAD_RESPONSE", `${what} holds a bad hash`);
+    if (b === undefined || b.length !== 32)
+      throw new TrustlogError("BAD_RESPONSE", `${what} holds a bad hash`);
     return b;
   });
 }

@@ -1,0 +1,203 @@
+// audit: replay the whole log from its tiles and entry bundles (the C2SP read API, which any
+// mirror or CDN can serve) and re-check everything: every entry's bytes against the level-0 hash
+// tile, every event against the policy in log order from an empty state, the tree root against
+// the signed (and, with a witness policy, cosigned) checkpoint, and that checkpoint against the
+// last one trusted. The first failure stops the audit and names its entry index.
+
+import { equalBytes, toBase64 } from "../core/bytes.js";
+import type { Checkpoint } from "../core/checkpoint.js";
+import { isTrustlogError, TrustlogError } from "../core/errors.js";
+import { parseEnvelope } from "../core/event.js";
+import { foldRight, leafHash, nodeHash } from "../core/merkle.js";
+import { MemoryState } from "../core/policy.js";
+import { checkConsistency } from "../core/proof.js";
+import { decodeEntryBundle, TILE_WIDTH, type TileId } from "../core/tiles.js";
+import { type VerifiedCheckpoint, verifyCheckpointNote } from "./bundle.js";
+import { type Fetch, LogClient } from "./log-client.js";
+import type { TrustStore } from "./trust-store.js";
+import type { LogConfig } from "./verify-key.js";
+import { checkConsistencyWithTrusted } from "./verify-key.js";
+import { compileWitnessPolicy } from "./witness-policy.js";
+
+/** The read API an audit needs (LogClient over HTTP, or tiles held anywhere else). */
+export interface TileSource {
+  checkpoint(): Promise<string>;
+  tile(t: TileId): Promise<Uint8Array>;
+  entryBundle(index: number, width: number): Promise<Uint8Array>;
+  consistency(from: number, to: number): Promise<Uint8Array[]>;
+}
+
+export interface AuditOptions {
+  log: LogConfig;
+  witnesses?: readonly string[];
+  quorum?: number;
+  /** When given, the checkpoint must extend the one trusted there, and the store is advanced. */
+  store?: TrustStore;
+  fetch?: Fetch;
+  source?: TileSource;
+  /** Tiles fetched ahead of the replay (default 8). */
+  prefetch?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface AuditResult {
+  checkpoint: { origin: string; size: number; root: string };
+  cosigners: string[];
+  events: number;
+  orgs: number;
+  seconds: number;
+  /** Events per second. */
+  rate: number;
+  /** The state after the replay (for monitors and reports). */
+  state: MemoryState;
+  /** A later checkpoint fetched after the replay and checked to extend the audited one. */
+  latest?: { size: number; root: string };
+}
+
+/** RFC 6962 tree built leaf by leaf: the perfect subtrees along its right edge. */
+class CompactRange {
+  private readonly hashes: Uint8Array[] = [];
+  private readonly sizes: number[] = [];
+
+  push(h: Uint8Array): void {
+    let hash = h;
+    let size = 1;
+    while (this.sizes.length > 0 && this.sizes[this.sizes.length - 1] === size) {
+      hash = nodeHash(this.hashes.pop()!, hash);
+      this.sizes.pop();
+      size *= 2;
+    }
+    this.hashes.push(hash);
+    this.sizes.push(size);
+  }
+
+  root(): Uint8Array | undefined {
+    return this.hashes.length === 0 ? undefined : foldRight(this.hashes);
+  }
+}
+
+function at(
+  index: number,
+  code: string,
+  message: string,
+  extra: Record<string, unknown> = {},
+): TrustlogError {
+  return new TrustlogError(code, `entry ${index}: ${message}`, { index, ...extra });
+}
+
+/** Replays the log; resolves with figures, or throws naming the first bad entry. */
+export async function audit(opts: AuditOptions): Promise<AuditResult> {
+  const started = performance.now();
+  const source: TileSource =
+    opts.source ?? new LogClient(opts.log.url, opts.fetch ? { fetch: opts.fetch } : {});
+  const policy = compileWitnessPolicy({ witnesses: opts.witnesses ?? [], quorum: opts.quorum ?? 0 });
+  const verified: VerifiedCheckpoint = verifyCheckpointNote(await source.checkpoint(), opts.log, policy);
+  const cp: Checkpoint = verified.checkpoint;
+  const state0 = opts.store ? await opts.store.load(opts.log.vkey) : undefined;
+  if (state0) await checkConsistencyWithTrusted(state0, verified, undefined, source);
+
+  const size = cp.size;
+  const tiles = Math.ceil(size / TILE_WIDTH);
+  const fetchTile = (n: number) => {
+    const width = Math.min(TILE_WIDTH, size - n * TILE_WIDTH);
+    return Promise.all([source.entryBundle(n, width), source.tile({ level: 0, index: n, width })]);
+  };
+  const prefetch = Math.max(1, opts.prefetch ?? 8);
+  const pending = new Map<number, ReturnType<typeof fetchTile>>();
+  const state = new MemoryState();
+  const tree = new CompactRange();
+  let orgs = 0;
+  for (let n = 0; n < tiles; n++) {
+    for (let k = n; k < Math.min(tiles, n + prefetch); k++) {
+      if (!pending.has(k)) {
+        const p = fetchTile(k);
+        p.catch(() => {}); // awaited below; avoid an unhandled rejection while it waits
+        pending.set(k, p);
+      }
+    }
+    const [bundle, hashTile] = await pending.get(n)!;
+    pending.delete(n);
+    const width = Math.min(TILE_WIDTH, size - n * TILE_WIDTH);
+    let entries: Uint8Array[];
+    try {
+      entries = decodeEntryBundle(bundle, width);
+    } catch (e) {
+      throw at(n * TILE_WIDTH, "ENTRY_BUNDLE_INVALID", `entry bundle ${n}: ${(e as Error).message}`);
+    }
+    if (hashTile.length !== width * 32)
+      throw at(n * TILE_WIDTH, "TILE_INVALID", `hash tile ${n} has the wrong size`);
+    for (let i = 0; i < width; i++) {
+      const index = n * TILE_WIDTH + i;
+      const entry = entries[i]!;
+      const lh = leafHash(entry);
+      // The hash tile is what proofs to everyone else are built from: it must match the data.
+      if (!equalBytes(lh, hashTile.subarray(i * 32, (i + 1) * 32))) {
+        throw at(index, "TILE_MISMATCH", "leaf hash differs from the hash tile");
+      }
+      let parsed: ReturnType<typeof parseEnvelope>;
+      try {
+        parsed = parseEnvelope(entry);
+      } catch (e) {
+        throw at(index, "EVENT_MALFORMED", (e as Error).message);
+      }
+      if (!equalBytes(parsed.leaf, entry)) throw at(index, "EVENT_MALFORMED", "not canonical JSON");
+      try {
+        const r = state.apply(parsed.envelope, { index, leafHash: lh });
+        if (parsed.envelope.event.type === "org.create" && r.org) orgs++;
+      } catch (e) {
+        if (!isTrustlogError(e)) throw e;
+        throw at(index, "POLICY_VIOLATION", `${e.code}: ${e.message}`, { policyCode: e.code });
+      }
+      tree.push(lh);
+    }
+    opts.onProgress?.(Math.min(size, (n + 1) * TILE_WIDTH), size);
+  }
+  const root = tree.root();
+  if (size > 0 && (!root || !equalBytes(root, cp.root))) {
+    throw new TrustlogError(
+      "ROOT_MISMATCH",
+      `the entries do not hash to the checkpoint's root (size ${size})`,
+      { size },
+    );
+  }
+
+  // The log kept growing meanwhile: its new checkpoint must extend the audited one.
+  let latest: AuditResult["latest"];
+  const again = verifyCheckpointNote(await source.checkpoint(), opts.log, policy);
+  if (again.checkpoint.size < size) {
+    throw new TrustlogError("ROLLBACK", `the log went back from size ${size} to ${again.checkpoint.size}`);
+  }
+  if (again.checkpoint.size > size || !equalBytes(again.checkpoint.root, cp.root)) {
+    const proof = again.checkpoint.size > size ? await source.consistency(size, again.checkpoint.size) : [];
+    try {
+      checkConsistency(size, again.checkpoint.size, cp.root, again.checkpoint.root, proof);
+    } catch (e) {
+      throw new TrustlogError(
+        "INCONSISTENT",
+        `the log's newer checkpoint does not extend the audited one: ${(e as Error).message}`,
+      );
+    }
+    latest = { size: again.checkpoint.size, root: toBase64(again.checkpoint.root) };
+  }
+
+  if (opts.store && state0) {
+    const trusted = state0.checkpoint;
+    if (!trusted || trusted.size < size) {
+      await opts.store.compareAndSave(opts.log.vkey, state0.version, {
+        ...state0,
+        checkpoint: { origin: cp.origin, size, root: toBase64(cp.root), note: verified.text },
+      });
+    }
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    checkpoint: { origin: cp.origin, size, root: toBase64(cp.root) },
+    cosigners: verified.cosigners,
+    events: size,
+    orgs,
+    seconds,
+    rate: size / Math.max(seconds, 1e-9),
+    state,
+    ...(latest ? { latest } : {}),
+  };
+}
