@@ -216,11 +216,13 @@ export class Witness {
     if (await this.store.advance(origin, state, { size: cp.size, root: cp.root, note })) return [line];
     // Someone else moved the log between our read and our update.
     const now = await this.store.get(origin);
-    if (!now || now.refused) throw equivocated(origin);
+    if (!now) throw equivocated(origin);
     if (now.size === cp.size && !equalBytes(now.root, cp.root)) {
+      // The winner was another checkpoint of the same size: the log forked.
       await this.sameSizeFork(now, logNote(parsed.body, logLines), source);
     }
-    throw sizeMismatch(now.size);
+    if (now.size !== req.oldSize) throw sizeMismatch(now.size);
+    throw equivocated(origin);
   }
 
   /** Stores evidence (after the caller checked it), logs it loudly and counts it. */
