@@ -390,7 +390,7 @@ export function parseEvent(v: unknown): KeyEvent {
     bad("event.seq", "must be a non-negative safe integer");
   }
   if (isCreatingType(type) !== (seq === 0)) {
-    bad("event.seq", `must be 0 exactly for ${type === "org.create" ? "org.create" : "account.invite"}`);
+    bad("event.seq", "must be 0 for org.create and account.invite, and above 0 for every other type");
   }
   const hasPrev = Object.hasOwn(o, "prev");
   if (hasPrev !== seq > 0) bad("event.prev", "must be present exactly when seq > 0");
