@@ -3,6 +3,7 @@
 // cosign them, and serves history bundles exactly as server/routes/history.ts does. Tests use it
 // to build histories a real server would refuse.
 
+import type { TileSource } from "../../client/audit.js";
 import type { BundleEventJson, HistoryBundleJson } from "../../client/bundle.js";
 import type { HistorySource } from "../../client/verify-key.js";
 import { toBase64 } from "../../core/bytes.js";
@@ -12,7 +13,7 @@ import { ed25519 } from "../../core/ed25519.js";
 import type { Envelope } from "../../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../../core/event-build.js";
 import { canonicalBytes } from "../../core/jcs.js";
-import { leafHash, memoryHashReader, rootHashSync } from "../../core/merkle.js";
+import { leafHash, memoryHashReader, rootHashSync, subtreeHashesSync } from "../../core/merkle.js";
 import {
   generateSignerKey,
   NOTE_TYPE_COSIGNATURE_V1,
@@ -21,6 +22,7 @@ import {
   signNote,
 } from "../../core/note.js";
 import { proveConsistencySync, proveInclusionSync } from "../../core/proof.js";
+import { encodeEntryBundle, type TileId } from "../../core/tiles.js";
 
 export const ORIGIN = "log.test.example";
 export const T0 = 1_800_000_000;
@@ -43,7 +45,7 @@ export function makeWitness(name: string, s: Uint8Array, clock = () => T0): Witn
   return { name, vkey, signer: cosignatureSigner(name, s, clock) };
 }
 
-export class MemoryLog implements HistorySource {
+export class MemoryLog implements HistorySource, TileSource {
   readonly leaves: Uint8Array[] = [];
   readonly envelopes: Envelope[] = [];
   readonly logSigner: NoteSigner;
@@ -133,6 +135,23 @@ export class MemoryLog implements HistorySource {
   }
   async accountProof(org: string, account: string, from?: number): Promise<HistoryBundleJson> {
     return this.bundle(org, account, from);
+  }
+  // The C2SP read API (client/audit.ts TileSource).
+  async checkpoint(): Promise<string> {
+    return this.checkpointNote();
+  }
+  async tile(t: TileId): Promise<Uint8Array> {
+    const tree = this.tree(this.size);
+    const per = 256 ** t.level;
+    const out = new Uint8Array(t.width * 32);
+    for (let i = 0; i < t.width; i++) {
+      const lo = (t.index * 256 + i) * per;
+      out.set(subtreeHashesSync([[lo, lo + per]], tree)[0]!, i * 32);
+    }
+    return out;
+  }
+  async entryBundle(index: number, width: number): Promise<Uint8Array> {
+    return encodeEntryBundle(this.leaves.slice(index * 256, index * 256 + width));
   }
   async consistency(from: number, to: number): Promise<Uint8Array[]> {
     return proveConsistencySync(from, to, this.tree(to));
