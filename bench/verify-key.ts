@@ -1,0 +1,57 @@
+// verifyKey for an account with 10 events (plus its org's 2) and a 3-witness checkpoint, with
+// the pure-JS @noble back end a browser would use. Goal: median < 50 ms.
+//   npx tsx bench/verify-key.ts [runs]
+
+import { MemoryTrustStore } from "../client/trust-store.js";
+import { verifyKey } from "../client/verify-key.js";
+import { accountReactivate, accountSuspend, sealEvent } from "../core/event-build.js";
+import { DELEGATE, MemoryLog, pub, standardHistory, T0 } from "../test/client/memory-log.js";
+
+const runs = Number(process.argv[2] ?? 50);
+const log = new MemoryLog();
+const ix = standardHistory(log);
+let prev = ix.key;
+for (let i = 0; i < 8; i++) {
+  const build = i % 2 === 0 ? accountSuspend : accountReactivate;
+  prev = log.append(
+    sealEvent(
+      build({
+        org: "acme",
+        subject: "alice",
+        seq: 2 + i,
+        prev: log.hash(prev),
+        time: T0 + 100 + i,
+        actor: { role: "delegate", key: pub(DELEGATE), grant: "scim-1" },
+        reason: "bench",
+      }),
+      [DELEGATE],
+    ),
+  ).index;
+}
+// Serve one prepared bundle, so the figure is the client's work alone.
+const bundle = await log.accountProof("acme", "alice");
+const source = {
+  accountProof: async () => bundle,
+  orgProof: async () => bundle,
+  consistency: async () => [],
+};
+const times: number[] = [];
+for (let i = 0; i < runs + 3; i++) {
+  const t = performance.now();
+  const r = await verifyKey({
+    log: { url: "memory:", vkey: log.vkey },
+    witnesses: log.witnesses.map((w) => w.vkey),
+    quorum: 3,
+    org: "acme",
+    account: "alice",
+    store: new MemoryTrustStore(),
+    source,
+  });
+  if (i >= 3) times.push(performance.now() - t); // the first runs warm the JIT
+  if (r.events.length !== 12) throw new Error("unexpected history");
+}
+times.sort((a, b) => a - b);
+const median = times[Math.floor(times.length / 2)]!;
+console.log(
+  `verifyKey (10 account events, 2 org events, 3 witnesses, noble): median ${median.toFixed(1)} ms, p90 ${times[Math.floor(times.length * 0.9)]!.toFixed(1)} ms over ${runs} runs`,
+);
