@@ -44,7 +44,10 @@ describe.each(backends)("add-checkpoint on %s", (backend) => {
   });
 
   const post = (body: string | Uint8Array) =>
-    fetch(`${w.url}/add-checkpoint`, { method: "POST", body: typeof body === "string" ? utf8(body) : body });
+    fetch(`${w.url}/add-checkpoint`, {
+      method: "POST",
+      body: typeof body === "string" ? body : Buffer.from(body),
+    });
 
   const add = async (log: TestLog, oldSize: number, size = log.size, proof?: Uint8Array[]) =>
     post(formatAddCheckpoint(oldSize, proof ?? (await log.proof(oldSize, size)), await log.note(size)));

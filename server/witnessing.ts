@@ -1,0 +1,195 @@
+// The log side of C2SP tlog-witness: submits each new checkpoint to the configured witnesses
+// and collects their cosignatures. Self-contained (core/ and node/log only), so the server
+// wires it in after each checkpoint it publishes and attaches `cosignedNote()` when serving.
+//
+// Per witness, requests run one at a time and in order (a witness's state only moves forward,
+// so a newer checkpoint queued behind an older one makes the older one moot and it is skipped);
+// witnesses run in parallel. The collector remembers each witness's last known size, starting
+// at 0 ("old 0" is how the protocol lets a client learn a witness's state), and on a 409
+// text/x.tlog.size rebuilds the proof from the size the witness reports and retries once.
+
+import { equalBytes, toBase64 } from "../core/bytes.js";
+import type { HashReader } from "../core/merkle.js";
+import { formatNote, type NoteVerifier, openNote, parseNote, parseVerifierKey } from "../core/note.js";
+import { proveConsistency } from "../core/proof.js";
+
+/** Spec and Sigsum tooling: a published checkpoint carries at most 16 signatures. */
+export const MAX_CHECKPOINT_SIGNATURES = 16;
+
+export interface CollectorWitness {
+  name: string;
+  /** The witness's cosignature vkey (type 0x04). */
+  vkey: string;
+  /** Submission prefix: requests go to `<url>/add-checkpoint`. */
+  url: string;
+}
+
+/** The subset of a pino logger the collector uses. */
+export interface CollectorLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface WitnessCollectorOptions {
+  witnesses: readonly CollectorWitness[];
+  /** A reader of the log's tree at `size` (for consistency proofs from a witness's size). */
+  hashReader: (size: number) => HashReader;
+  /** Milliseconds since the epoch (Date.now by default). */
+  clock?: () => number;
+  logger: CollectorLogger;
+  /** Called whenever a witness's cosignature for the latest checkpoint arrives. */
+  onCosignatures?: (event: { size: number; witness: string; lines: string[] }) => void;
+  /** Per-request timeout (default 10 s). */
+  timeoutMs?: number;
+}
+
+interface Submission {
+  note: string;
+  body: string;
+  size: number;
+}
+
+interface WitnessState {
+  readonly config: CollectorWitness;
+  readonly verifier: NoteVerifier;
+  /** The witness's latest cosigned size as far as we know (0 until told otherwise). */
+  size: number;
+  /** Its valid cosignature lines and the checkpoint body they cover. */
+  cosigned?: { body: string; size: number; lines: string[]; at: number };
+  lastError?: string;
+  queue: Promise<void>;
+}
+
+export interface WitnessStatus {
+  name: string;
+  url: string;
+  size: number;
+  cosignedSize: number | undefined;
+  cosignedAt: number | undefined;
+  lastError: string | undefined;
+}
+
+export class WitnessCollector {
+  private readonly witnesses: WitnessState[];
+  private readonly clock: () => number;
+  private readonly timeoutMs: number;
+  private latest: Submission | undefined;
+
+  constructor(private readonly opts: WitnessCollectorOptions) {
+    this.clock = opts.clock ?? Date.now;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.witnesses = opts.witnesses.map((w) => ({
+      config: { ...w, url: w.url.replace(/\/+$/, "") },
+      verifier: parseVerifierKey(w.vkey),
+      size: 0,
+      queue: Promise.resolve(),
+    }));
+  }
+
+  /**
+   * Submits a signed checkpoint (`size` is its tree size) to every witness. Resolves when each
+   * witness has answered or failed; never rejects (failures are logged and kept in status()).
+   */
+  submit(checkpointNote: string, size: number): Promise<void> {
+    const body = parseNote(checkpointNote).body;
+    const sub: Submission = { note: checkpointNote, body, size };
+    if (!this.latest || size >= this.latest.size) this.latest = sub;
+    return Promise.all(
+      this.witnesses.map((w) => {
+        w.queue = w.queue.then(() => this.submitTo(w, sub));
+        return w.queue;
+      }),
+    ).then(() => {});
+  }
+
+  /** Re-submits the latest checkpoint, so cosignature timestamps stay fresh while idle. */
+  refresh(): Promise<void> {
+    return this.latest ? this.submit(this.latest.note, this.latest.size) : Promise.resolve();
+  }
+
+  /** The latest checkpoint with the cosignatures collected for it (at most 16 signatures). */
+  cosignedNote(): string | undefined {
+    const sub = this.latest;
+    if (!sub) return undefined;
+    const lines = parseNote(sub.note).signatures.map((s) => s.line);
+    for (const w of this.witnesses) {
+      if (w.cosigned?.body !== sub.body) continue;
+      for (const l of w.cosigned.lines) {
+        if (lines.length >= MAX_CHECKPOINT_SIGNATURES) break;
+        if (!lines.includes(l)) lines.push(l);
+      }
+    }
+    return formatNote(sub.body, lines);
+  }
+
+  /** True when at least k witnesses cosigned the latest checkpoint. */
+  quorumMet(k: number): boolean {
+    return this.cosignerCount() >= k;
+  }
+
+  cosignerCount(): number {
+    const sub = this.latest;
+    if (!sub) return 0;
+    return this.witnesses.filter((w) => w.cosigned?.body === sub.body).length;
+  }
+
+  status(): WitnessStatus[] {
+    return this.witnesses.map((w) => ({
+      name: w.config.name,
+      url: w.config.url,
+      size: w.size,
+      cosignedSize: w.cosigned?.size,
+      cosignedAt: w.cosigned?.at,
+      lastError: w.lastError,
+    }));
+  }
+
+  private async submitTo(w: WitnessState, sub: Submission): Promise<void> {
+    // A newer checkpoint is already queued or done: this one is moot.
+    if (this.latest && this.latest.size > sub.size) return;
+    try {
+      await this.exchange(w, sub, true);
+    } catch (err) {
+      w.lastError = (err as Error).message;
+      this.opts.logger.warn(
+        { witness: w.config.name, size: sub.size, err: w.lastError },
+        "witness did not cosign",
+      );
+    }
+  }
+
+  private async exchange(w: WitnessState, sub: Submission, mayRetry: boolean): Promise<void> {
+    if (w.size > sub.size) throw new Error(`witness is at size ${w.size}, beyond checkpoint ${sub.size}`);
+    const proof =
+      w.size === 0 || w.size === sub.size
+        ? []
+        : await proveConsistency(w.size, sub.size, this.opts.hashReader(sub.size));
+    const reqBody = `old ${w.size}\n${proof.map((h) => `${toBase64(h)}\n`).join("")}\n${sub.note}`;
+    const res = await fetch(`${w.config.url}/add-checkpoint`, {
+      method: "POST",
+      body: reqBody,
+      headers: { "Content-Type": "text/plain; charset=utf-8" },
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const text = await res.text();
+    if (res.status === 409 && res.headers.get("content-type")?.trim() === "text/x.tlog.size") {
+      const size = Number.parseInt(text.trim(), 10);
+      if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(size))
+        throw new Error("409 with a malformed size");
+      if (size === w.size || !mayRetry) throw new Error(`witness insists on size ${size}`);
+      w.size = size;
+      return this.exchange(w, sub, false);
+    }
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.trim().slice(0, 200)}`);
+    // Keep only lines that verify with this witness's key over this very checkpoint.
+    const opened = openNote(`${sub.body}\n${text}`, [w.verifier]);
+    const lines = opened.signatures
+      .filter((s) => s.name === w.verifier.name && equalBytes(s.keyId, w.verifier.keyId))
+      .map((s) => s.line);
+    w.size = sub.size;
+    w.lastError = undefined;
+    w.cosigned = { body: sub.body, size: sub.size, lines, at: this.clock() };
+    this.opts.onCosignatures?.({ size: sub.size, witness: w.config.name, lines });
+  }
+}
