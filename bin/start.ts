@@ -2,6 +2,7 @@
 // generated on first run. Each part is one start/stop pair, so that more parts (a witness) slot
 // in beside the log server; signals are handled here and nowhere below.
 
+import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { loadServerConfig } from "../server/config.js";
 import { startServer, stopServer } from "../server/main.js";
 
@@ -15,6 +16,7 @@ async function startLog(): Promise<Part> {
   return { name: "log server", stop: () => stopServer(server) };
 }
 
+useNativeEd25519();
 const parts: Part[] = [];
 try {
   parts.push(await startLog());

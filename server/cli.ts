@@ -5,6 +5,7 @@ import { type Command, Option } from "commander";
 import { toBase64 } from "../core/bytes.js";
 import { type NoteVerifier, parseVerifierKey } from "../core/note.js";
 import { openDatabase, runMigrations } from "../node/db.js";
+import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { keyFilePath, loadServerConfig, pgliteDir, type ServerConfig } from "./config.js";
 import { fsck } from "./fsck.js";
 import { readSignerKey, writeNewSignerKey } from "./keys.js";
@@ -48,6 +49,7 @@ export function registerServerCommands(program: Command): void {
     )
     .action(async (flags: Partial<Record<keyof ServerConfig, string>>) => {
       const config = loadServerConfig(process.env, flags);
+      useNativeEd25519();
       const server = await startServer(config);
       if (server.key.created) process.stdout.write(`generated log key; vkey: ${server.key.vkey}\n`);
       process.stdout.write(`trustlog log server on ${server.url} (vkey ${server.key.vkey})\n`);
