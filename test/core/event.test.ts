@@ -1,6 +1,6 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { describe, expect, it } from "vitest";
-import { concat, equalBytes, fromBase64, toBase64, utf8 } from "../../core/bytes.js";
+import { concat, equalBytes, fromBase64, fromHex, toBase64, toHex, utf8 } from "../../core/bytes.js";
 import { ed25519 } from "../../core/ed25519.js";
 import {
   checkSignatures,
@@ -179,6 +179,11 @@ describe("key event envelopes", () => {
     });
   }
 
+  it("a __proto__ member in submitted text is an unknown field, not a prototype", () => {
+    const text = JSON.stringify(invite()).replace('"body":{', '"body":{"__proto__":{"x":1},');
+    expectCode(() => parseEnvelope(text), "MALFORMED");
+  });
+
   it("a non-plain object is refused even when its fields look right", () => {
     const raw = json(invite());
     const tricky = Object.create({ sigs: raw.sigs });
@@ -304,5 +309,48 @@ describe("key event envelopes", () => {
     expect(a).toEqual(b);
     expect(a.sigs).toHaveLength(2);
     checkSignatures(a);
+  });
+});
+
+describe("the worked example of docs/events.md", () => {
+  it("gives the documented signature, leaf and leaf hashes", () => {
+    const seed = fromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b366326703b7f3d5fdec5f1");
+    const pub = toBase64(ed25519().publicKey(seed));
+    expect(pub).toBe("SiWVymZ9kUoEkJqidQcQq+9PuT22qSPbV3n0zaAaZFc=");
+    const actor = { role: "admin" as const, key: pub };
+    const create = sealEvent(
+      orgCreate({
+        org: "acme",
+        time: "2026-11-22T10:00:00Z",
+        actor,
+        name: "Acme Inc",
+        admins: [pub],
+        threshold: 1,
+      }),
+      [seed],
+    );
+    expect(eventSigningBytes(create.event)).toHaveLength(272);
+    expect(create.sigs[0]!.sig).toBe(
+      "mrOjSTagULq0MIwQ2pfB3GTmiPq+8V9ASwiCVIBazxzRAHpy3Tt5iuVEZtaUPo/A+492eYx+pGoSuGcP06oMBA==",
+    );
+    const p = parseEnvelope(create);
+    expect(toHex(p.leafHash)).toBe("7d964da4912de1d2aa5ad58a97433ea1a34d862cfafa30a6ae82f24372a84535");
+    const secret = new Uint8Array(32).map((_, i) => i);
+    const invite = sealEvent(
+      accountInvite({
+        org: "acme",
+        subject: "alice@acme.example",
+        time: "2026-11-22T10:05:00Z",
+        actor,
+        externalId: "2819c223",
+        inviteSecret: secret,
+      }),
+      [seed],
+    );
+    expect(invite.event.body).toEqual({
+      externalId: "2819c223",
+      inviteCommitment: "Yw3NKWbEM2aRElRIu7JbT/QSpJxzLbLIq8G4WBvXEN0=",
+    });
+    expect(toBase64(parseEnvelope(invite).leafHash)).toBe("h7R/UyIeitsv6hJc5W3bWxH2IZOgg5lFtIM4zZAaKfc=");
   });
 });

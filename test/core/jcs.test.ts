@@ -87,7 +87,8 @@ describe("RFC 8785 canonical JSON", () => {
     const sortDeep = (v: unknown): unknown => {
       if (Array.isArray(v)) return v.map(sortDeep);
       if (v && typeof v === "object") {
-        const out: Record<string, unknown> = {};
+        // A null prototype, so that a "__proto__" member stays a member.
+        const out: Record<string, unknown> = Object.create(null);
         for (const k of Object.keys(v).sort()) out[k] = sortDeep((v as Record<string, unknown>)[k]);
         return out;
       }
