@@ -170,16 +170,23 @@ function refuse(code: string, message: string, details?: Record<string, unknown>
 
 // ---------------------------------------------------------------------------------------------
 
+// Grant and key ids are public strings from [A-Za-z0-9._@+-], so "__proto__" is a valid id:
+// plain assignment of that key would set the object's prototype instead of an own property and
+// the record would silently vanish. Every write to an id-keyed record goes through setOwn.
+function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
 function cloneOrg(o: OrgState): OrgState {
   const grants: Record<string, Grant> = {};
   for (const [id, g] of Object.entries(o.grants))
-    grants[id] = { ...g, ops: [...g.ops], accounts: [...g.accounts] };
+    setOwn(grants, id, { ...g, ops: [...g.ops], accounts: [...g.accounts] });
   return { ...o, admins: [...o.admins], grants, head: { ...o.head } };
 }
 
 function cloneAccount(a: AccountState): AccountState {
   const keys: Record<string, AccountKey> = {};
-  for (const [id, k] of Object.entries(a.keys)) keys[id] = { ...k };
+  for (const [id, k] of Object.entries(a.keys)) setOwn(keys, id, { ...k });
   return { ...a, keys, head: { ...a.head } };
 }
 
@@ -344,7 +351,7 @@ function applyOrgEvent(view: StateView, envelope: Envelope, event: KeyEvent, hea
         issuedIndex: head.index,
       };
       if (b.attestation !== undefined) grant.attestation = b.attestation;
-      org.grants[b.id] = grant;
+      setOwn(org.grants, b.id, grant);
       break;
     }
     case "grant.revoke": {
@@ -480,7 +487,7 @@ function applyKeyAdd(
   }
   const account = cloneAccount(prior);
   account.head = head;
-  account.keys[newKey.id] = { ...newKey, addedIndex: head.index };
+  setOwn(account.keys, newKey.id, { ...newKey, addedIndex: head.index });
   if (first) {
     account.status = "active";
     account.everActive = true;

@@ -521,3 +521,27 @@ describe("the policy: time, purity and error kinds", () => {
     expect(POLICY_ERROR_CODES.length).toBe(33);
   });
 });
+
+describe("the policy: ids that are also JavaScript property names", () => {
+  it("a grant and a key named __proto__ or constructor are stored and used like any other", () => {
+    const h = new History();
+    h.append(h.orgCreate("acme", { admins: [root] }));
+    for (const id of ["__proto__", "constructor"]) {
+      h.append(
+        h.grantIssue("acme", { id, delegate: bridge, ops: ["account.invite", "key.revoke"] }, admin(root)),
+      );
+    }
+    const org = h.state.org("acme")!;
+    expect(Object.keys(org.grants).sort()).toEqual(["__proto__", "constructor"]);
+    expect(Object.getPrototypeOf(org.grants)).toBe(Object.prototype);
+    // Using the grants works, and survives a JSON round trip (what server and client persist).
+    h.append(h.invite("acme", "alice", delegate(bridge, "__proto__")));
+    h.append(h.keyAdd("acme", "alice", laptop, { id: "__proto__" }));
+    h.append(h.keyRevoke("acme", "alice", "__proto__", delegate(bridge, "constructor")));
+    const again = MemoryState.fromJSON(JSON.parse(JSON.stringify(h.state.toJSON())));
+    expect(Object.keys(again.org("acme")!.grants).sort()).toEqual(["__proto__", "constructor"]);
+    expect(again.account("acme", "alice")!.keys.__proto__?.revokedIndex).toBeDefined();
+    // A grant id that was never issued is unknown even when it names an Object.prototype member.
+    expect(code(h, h.invite("acme", "bob", delegate(bridge, "toString")))).toBe("GRANT_UNKNOWN");
+  });
+});
