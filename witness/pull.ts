@@ -76,12 +76,20 @@ export class Puller {
       // A log serving an older checkpoint is fine if it is consistent with what we cosigned.
       if (cp.size === 0 || state.note === null) return "behind";
       const ours = { note: state.note, checkpoint: checkpointOfNote(state.note) };
-      const e = await proveInconsistency(
-        origin,
-        { note, checkpoint: cp },
-        ours,
-        tileHashReader(readTile, state.size),
-      );
+      let e: Awaited<ReturnType<typeof proveInconsistency>>;
+      try {
+        e = await proveInconsistency(
+          origin,
+          { note, checkpoint: cp },
+          ours,
+          tileHashReader(readTile, state.size),
+        );
+      } catch (err) {
+        // Tiles of the larger tree may be missing (a stale mirror): nothing to conclude.
+        if (isTrustlogError(err, "FETCH_FAILED") || isTrustlogError(err, "LOG_TREE_MISMATCH"))
+          return "behind";
+        throw err;
+      }
       if (!e) return "behind";
       await witness.recordEvidence(e, "pull");
       return "evidence";
