@@ -125,6 +125,8 @@ export class Witness {
   private readonly logger: Logger;
   private readonly metrics: WitnessMetrics;
   private readonly hooks: WitnessHooks;
+  /** Last state seen per origin, to skip a read on the common path (see `add`). */
+  private readonly cache = new Map<string, LogState>();
 
   constructor(opts: WitnessOptions) {
     this.signer = opts.signer;
@@ -182,8 +184,14 @@ export class Witness {
       throw bad((e as Error).message);
     }
     if (req.oldSize > cp.size) throw bad("old size is larger than the checkpoint size");
-    const state = await this.store.get(origin);
-    if (!state) throw new TrustlogError("UNKNOWN_ORIGIN", "log is not registered in the store", { origin });
+    let state = this.cache.get(origin);
+    // The cache only saves a read; the conditional update below is what decides. A miss, or an
+    // answer other than "go ahead", is checked against the database first.
+    if (!state || state.refused || req.oldSize !== state.size || req.oldSize === cp.size) {
+      state = await this.store.get(origin);
+      if (!state) throw new TrustlogError("UNKNOWN_ORIGIN", "log is not registered in the store", { origin });
+      this.cache.set(origin, state);
+    }
     if (state.refused) throw equivocated(origin);
     if (req.oldSize !== state.size) throw sizeMismatch(state.size);
     if (cp.size === 0 && !equalBytes(cp.root, EMPTY_ROOT))
@@ -213,10 +221,14 @@ export class Witness {
     const line = this.cosign(cp);
     const note = formatNote(formatCheckpoint(cp), [...logLines, line]);
     await this.hooks.beforeUpdate?.(origin);
-    if (await this.store.advance(origin, state, { size: cp.size, root: cp.root, note })) return [line];
+    if (await this.store.advance(origin, state, { size: cp.size, root: cp.root, note })) {
+      this.cache.set(origin, { origin, size: cp.size, root: cp.root, note, refused: false });
+      return [line];
+    }
     // Someone else moved the log between our read and our update.
     const now = await this.store.get(origin);
     if (!now) throw equivocated(origin);
+    this.cache.set(origin, now);
     if (now.size === cp.size && !equalBytes(now.root, cp.root)) {
       // The winner was another checkpoint of the same size: the log forked.
       await this.sameSizeFork(now, logNote(parsed.body, logLines), source);
@@ -227,7 +239,9 @@ export class Witness {
 
   /** Stores evidence (after the caller checked it), logs it loudly and counts it. */
   async recordEvidence(e: Evidence, source: string): Promise<boolean> {
+    this.cache.delete(e.origin);
     const fresh = await this.store.addEvidence(e, source);
+    this.cache.delete(e.origin);
     if (fresh) {
       this.metrics.evidence.inc({ origin: e.origin, kind: e.kind });
       this.logger.error(

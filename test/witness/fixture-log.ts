@@ -48,7 +48,9 @@ export async function startFixtureLog(log: TestLog, size = log.size): Promise<Fi
     if ((first + t.width) * 2 ** level > s) return c.notFound();
     const nodes = Array.from({ length: t.width }, (_, i) => ({ level, index: first + i }));
     const hashes = await l.reader(s).readHashes(nodes);
-    return new Response(concat(...hashes), { headers: { "Content-Type": "application/octet-stream" } });
+    return new Response(Buffer.from(concat(...hashes)), {
+      headers: { "Content-Type": "application/octet-stream" },
+    });
   });
   app.get("/v1/proof/consistency", async (c) => {
     const from = Number(c.req.query("from"));
