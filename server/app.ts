@@ -12,11 +12,12 @@ import { errorResponse } from "./http-errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
+import { historyRoutes } from "./routes/history.js";
 import { lookupRoutes } from "./routes/lookups.js";
 import { proofRoutes } from "./routes/proofs.js";
 import { tileRoutes } from "./routes/tiles.js";
 import type { Sequencer } from "./sequencer.js";
-import type { LogStore } from "./store.js";
+import type { LogStore, StoredCheckpoint } from "./store.js";
 
 /** What the write route needs from the sequencer. */
 export type EventSink = Pick<Sequencer, "isLeader" | "queueDepth" | "submit">;
@@ -32,6 +33,8 @@ export interface LogDescription {
 export interface AppDeps {
   database: Database;
   store: LogStore;
+  /** The latest checkpoint, cached (see LatestCheckpoint). */
+  latest: LatestCheckpoint;
   sequencer: EventSink;
   metrics: ServerMetrics;
   logger: Logger;
@@ -40,6 +43,38 @@ export interface AppDeps {
 }
 
 export type App = Hono;
+
+/**
+ * The latest checkpoint, read once rather than per request: nearly every read route needs the
+ * tree size. The sequencer of this process invalidates it on each commit, so an answer to a
+ * POST is never followed by an older /checkpoint; what another process commits (a follower
+ * replica, a witness cosignature) shows within `ttlMs`.
+ */
+export class LatestCheckpoint {
+  private cached: { at: number; value: Promise<StoredCheckpoint | undefined> } | undefined;
+
+  constructor(
+    private readonly store: LogStore,
+    private readonly ttlMs = 1000,
+  ) {}
+
+  get(): Promise<StoredCheckpoint | undefined> {
+    const now = performance.now();
+    if (!this.cached || now - this.cached.at > this.ttlMs) {
+      const value = this.store.latestCheckpoint();
+      this.cached = { at: now, value };
+      // A failed read is not cached: the next request tries again.
+      value.catch(() => {
+        if (this.cached?.value === value) this.cached = undefined;
+      });
+    }
+    return this.cached.value;
+  }
+
+  invalidate(): void {
+    this.cached = undefined;
+  }
+}
 
 export function createApp(deps: AppDeps): App {
   const app = new Hono();
@@ -59,6 +94,7 @@ export function createApp(deps: AppDeps): App {
   app.route("/", tileRoutes(deps));
   app.route("/", proofRoutes(deps));
   app.route("/", lookupRoutes(deps));
+  app.route("/", historyRoutes(deps.store));
   app.route("/", healthRoutes(deps));
 
   app.notFound((c) =>

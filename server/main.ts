@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { type Database, openDatabase, runMigrations } from "../node/db.js";
 import { createLogger, type Logger } from "../node/log.js";
-import { type App, createApp } from "./app.js";
+import { type App, createApp, LatestCheckpoint } from "./app.js";
 import { keyFilePath, pgliteDir, type ServerConfig } from "./config.js";
 import { type LogKey, loadOrCreateLogKey } from "./keys.js";
 import { createMetrics, type ServerMetrics } from "./metrics.js";
@@ -57,6 +57,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   try {
     await runMigrations(database, SERVER_MIGRATIONS);
     const store = new LogStore(database);
+    const latest = new LatestCheckpoint(store);
     let sequencer: Sequencer | undefined;
     const metrics = createMetrics({
       queueDepth: () => sequencer?.queueDepth ?? 0,
@@ -74,7 +75,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       clock,
       logger,
       onBatch: (info) => metrics.batchSize.observe(info.size),
-      onCheckpoint: (_note, size) => metrics.treeSize.set(size),
+      onCheckpoint: (_note, size) => {
+        latest.invalidate();
+        metrics.treeSize.set(size);
+      },
     });
     await sequencer.start();
     cleanup.push(() => sequencer!.stop());
@@ -82,6 +86,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     const app = createApp({
       database,
       store,
+      latest,
       sequencer,
       metrics,
       logger,

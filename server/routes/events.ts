@@ -82,7 +82,7 @@ export function eventRoutes(deps: AppDeps): Hono {
         });
       }
 
-      const checkpoint = top?.checkpoint ?? (await deps.store.latestCheckpoint())?.note;
+      const checkpoint = top?.checkpoint ?? (await deps.latest.get())?.note;
       return c.json({ results, ...(checkpoint !== undefined ? { checkpoint } : {}) });
     },
   );

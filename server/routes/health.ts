@@ -19,7 +19,7 @@ export function healthRoutes(deps: AppDeps): Hono {
       deps.logger.warn({ err }, "readiness: database does not answer");
       return c.json({ status: "unavailable", database: "unreachable", sequencer }, 503);
     }
-    const size = (await deps.store.latestCheckpoint())?.size;
+    const size = (await deps.latest.get())?.size;
     if (size === undefined) return c.json({ status: "starting", database: "ok", sequencer }, 503);
     deps.metrics.treeSize.set(size);
     return c.json({ status: "ready", database: "ok", sequencer, treeSize: size });

@@ -28,7 +28,7 @@ export function lookupRoutes(deps: AppDeps): Hono {
 
   app.get("/v1/orgs/:org", async (c) => {
     const org = id(c.req.param("org"), "org");
-    const checkpoint = await deps.store.latestCheckpoint();
+    const checkpoint = await deps.latest.get();
     const state = await deps.store.getOrg(org);
     if (!state || !checkpoint) throw new TrustlogError("NOT_FOUND", `no org ${org}`);
     const events = await withProofs(deps, await deps.store.orgEvents(org), checkpoint.size);
@@ -42,7 +42,7 @@ export function lookupRoutes(deps: AppDeps): Hono {
   app.get("/v1/orgs/:org/accounts/:account", async (c) => {
     const org = id(c.req.param("org"), "org");
     const account = id(c.req.param("account"), "account");
-    const checkpoint = await deps.store.latestCheckpoint();
+    const checkpoint = await deps.latest.get();
     const state = await deps.store.getAccount(org, account);
     if (!state || !checkpoint) throw new TrustlogError("NOT_FOUND", `no account ${account} in org ${org}`);
     const events = await withProofs(deps, await deps.store.accountEvents(org, account), checkpoint.size);

@@ -11,7 +11,7 @@ import { decimal, hash32 } from "./params.js";
 export function proofRoutes(deps: AppDeps): Hono {
   const app = new Hono();
 
-  const latestSize = async () => (await deps.store.latestCheckpoint())?.size ?? 0;
+  const latestSize = async () => (await deps.latest.get())?.size ?? 0;
 
   app.get("/v1/proof/inclusion", async (c) => {
     const latest = await latestSize();
@@ -34,9 +34,8 @@ export function proofRoutes(deps: AppDeps): Hono {
     } else {
       index = decimal(byIndex, "index");
       if (index >= latest) throw new TrustlogError("NOT_FOUND", `no entry ${index} in the latest checkpoint`);
-      const entry = await deps.store.getEntry(index);
-      if (!entry) throw new TrustlogError("NOT_FOUND", `no entry ${index}`);
-      leafHash = entry.leafHash;
+      // The leaf hash is in the level-0 tile (cached), not worth a query of the entries table.
+      [leafHash] = (await deps.store.hashReader(latest).readHashes([{ level: 0, index }])) as [Uint8Array];
     }
     if (index >= size) {
       throw new TrustlogError("OUT_OF_RANGE", `entry ${index} is not in the tree of size ${size}`);

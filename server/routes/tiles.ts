@@ -14,7 +14,7 @@ export function tileRoutes(deps: AppDeps): Hono {
   const app = new Hono();
 
   app.get("/checkpoint", async (c) => {
-    const cp = await deps.store.latestCheckpoint();
+    const cp = await deps.latest.get();
     if (!cp) throw new TrustlogError("NOT_FOUND", "the log has not published a checkpoint yet");
     // Cosignature lines are note signature lines, so they append after the log's own.
     return c.body(cp.note + cp.cosignatures.join(""), 200, {
@@ -25,7 +25,7 @@ export function tileRoutes(deps: AppDeps): Hono {
 
   app.get("/tile/*", async (c) => {
     const tile = parseTilePath(c.req.path.slice(1));
-    const size = (await deps.store.latestCheckpoint())?.size ?? 0;
+    const size = (await deps.latest.get())?.size ?? 0;
     const level = tile.kind === "hash" ? tile.level : 0;
     // How many hashes tile (level, index) holds at the published size: 256 for a full tile,
     // the partial width for the last one, 0 beyond. A partial tile of any width up to that is

@@ -1,0 +1,252 @@
+// Write-path benchmark: a real `trustlog serve` process on PostgreSQL, fed pre-signed events
+// over HTTP. Reports events/s and submit → signed-checkpoint latency (the answer to a POST
+// arrives only once a signed checkpoint covering the event is committed).
+//
+//   npx tsx bench/append.ts [--runs 3] [--accounts 2000] [--database-url postgres://…]
+//
+// The mix per run is realistic for a provisioning service: orgs are created, each issues a
+// grant to its provisioning delegate, the delegate invites accounts, each account adds its key.
+// Three scenarios, each on fresh events (no deduplication):
+//   single    one envelope per POST, 64 concurrent clients (closed loop);
+//   batch100  batches of 100 envelopes, 8 concurrent clients;
+//   paced     one envelope per POST at a fixed 1,000 events/s (open loop), for latency.
+
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import postgres from "postgres";
+import { toBase64 } from "../core/bytes.js";
+import { ed25519 } from "../core/ed25519.js";
+import { type Envelope, parseEnvelope } from "../core/event.js";
+import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../core/event-build.js";
+import { useNativeEd25519 } from "../node/ed25519-native.js";
+import { startTrustlog } from "../test/helpers/process.js";
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    accounts: { type: "string", default: "2000" },
+    orgs: { type: "string", default: "10" },
+    /** An already running log (for profiling it); default: start one on a fresh database. */
+    url: { type: "string" },
+    scenarios: { type: "string", default: "single,batch100,paced" },
+    "database-url": {
+      type: "string",
+      default: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
+    },
+  },
+});
+const RUNS = Number(args.runs);
+const ORGS = Number(args.orgs);
+const ACCOUNTS = Number(args.accounts); // per run, spread over the orgs
+
+useNativeEd25519(); // pre-signing tens of thousands of events
+
+const seed = () => new Uint8Array(randomBytes(32));
+const pub = (s: Uint8Array) => toBase64(ed25519().publicKey(s));
+
+/** Phases of events; every event of a phase depends only on earlier phases. */
+function buildMix(prefix: string, now: number): Envelope[][] {
+  const orgs = Array.from({ length: ORGS }, (_, i) => ({
+    id: `${prefix}-org${i}`,
+    admin: seed(),
+    delegate: seed(),
+  }));
+  const creates = orgs.map((o) =>
+    sealEvent(
+      orgCreate({
+        org: o.id,
+        time: now,
+        actor: { role: "admin", key: pub(o.admin) },
+        name: o.id,
+        admins: [pub(o.admin)],
+        threshold: 1,
+      }),
+      [o.admin],
+    ),
+  );
+  const grants = orgs.map((o, i) =>
+    sealEvent(
+      grantIssue({
+        org: o.id,
+        seq: 1,
+        prev: parseEnvelope(creates[i]!).leafHash,
+        time: now,
+        actor: { role: "admin", key: pub(o.admin) },
+        id: "scim",
+        delegate: pub(o.delegate),
+        ops: ["account.invite", "account.suspend", "key.revoke"],
+        accounts: ["*"],
+        notBefore: now - 3600,
+        notAfter: now + 86400,
+        note: "bench",
+      }),
+      [o.admin],
+    ),
+  );
+  const invites: Envelope[] = [];
+  const adds: Envelope[] = [];
+  for (let a = 0; a < ACCOUNTS; a++) {
+    const o = orgs[a % ORGS]!;
+    const secret = seed();
+    const key = seed();
+    const subject = `user${a}@${o.id}`;
+    const invite = sealEvent(
+      accountInvite({
+        org: o.id,
+        subject,
+        time: now,
+        actor: { role: "delegate", key: pub(o.delegate), grant: "scim" },
+        inviteSecret: secret,
+      }),
+      [o.delegate],
+    );
+    invites.push(invite);
+    adds.push(
+      sealEvent(
+        keyAdd({
+          org: o.id,
+          subject,
+          seq: 1,
+          prev: parseEnvelope(invite).leafHash,
+          time: now,
+          actor: { role: "self", key: pub(key) },
+          key: { id: "k1", alg: "ed25519", use: "sign", pub: pub(key) },
+          inviteSecret: secret,
+        }),
+        [key],
+      ),
+    );
+  }
+  return [creates, grants, invites, adds];
+}
+
+async function post(url: string, body: unknown): Promise<number> {
+  const started = performance.now();
+  const res = await fetch(`${url}/v1/events`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const json = (await res.json()) as { results?: { error?: { code: string } }[]; error?: { code: string } };
+  if (res.status !== 200) throw new Error(`POST answered ${res.status}: ${JSON.stringify(json.error)}`);
+  const bad = json.results?.find((r) => r.error);
+  if (bad) throw new Error(`refused: ${JSON.stringify(bad.error)}`);
+  return performance.now() - started;
+}
+
+/** Closed loop: `clients` workers each send their next request as soon as the last is answered. */
+async function closedLoop(url: string, requests: unknown[], clients: number): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < requests.length) {
+        const body = requests[next++]!;
+        latencies.push(await post(url, body));
+      }
+    }),
+  );
+  return latencies;
+}
+
+/** Open loop: requests start at a fixed rate whatever the answers do. */
+async function openLoop(url: string, requests: unknown[], perSecond: number): Promise<number[]> {
+  const started = performance.now();
+  const pending: Promise<number>[] = [];
+  for (let i = 0; i < requests.length; i++) {
+    const due = started + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    pending.push(post(url, requests[i]));
+  }
+  return Promise.all(pending);
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+const median = (xs: number[]) => pct(xs, 50);
+
+interface Result {
+  eventsPerSecond: number;
+  p50: number;
+  p99: number;
+}
+
+async function scenario(url: string, name: string, run: number): Promise<Result> {
+  const now = Math.floor(Date.now() / 1000);
+  const phases = buildMix(`${name}-${run}-${randomBytes(3).toString("hex")}`, now);
+  const events = phases.reduce((n, p) => n + p.length, 0);
+  const latencies: number[] = [];
+  const started = performance.now();
+  for (const phase of phases) {
+    if (name === "single") latencies.push(...(await closedLoop(url, phase, 64)));
+    else if (name === "batch100") {
+      const batches = [];
+      for (let i = 0; i < phase.length; i += 100) batches.push({ events: phase.slice(i, i + 100) });
+      latencies.push(...(await closedLoop(url, batches, 8)));
+    } else latencies.push(...(await openLoop(url, phase, 1000)));
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { eventsPerSecond: events / seconds, p50: median(latencies), p99: pct(latencies, 99) };
+}
+
+async function startLog(): Promise<{ url: string; stop: () => Promise<void> }> {
+  if (args.url) return { url: args.url, stop: async () => {} };
+  const admin = postgres(args["database-url"]!, { max: 1, onnotice: () => {} });
+  const dbName = `bench_append_${Date.now().toString(36)}`;
+  await admin.unsafe(`CREATE DATABASE "${dbName}"`);
+  const u = new URL(args["database-url"]!);
+  u.pathname = `/${dbName}`;
+  const dir = mkdtempSync(join(tmpdir(), "trustlog-bench-"));
+  const log = await startTrustlog(
+    [
+      "serve",
+      "--database-url",
+      u.toString(),
+      "--data-dir",
+      dir,
+      "--log-level",
+      "warn",
+      "--queue-limit",
+      "50000",
+    ],
+    { timeoutMs: 60_000 },
+  );
+  return {
+    url: log.url,
+    async stop() {
+      await log.stop();
+      await admin.unsafe(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
+      await admin.end();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const server = await startLog();
+try {
+  console.log(
+    `trustlog append benchmark: ${RUNS} runs, ${ORGS} orgs and ${ACCOUNTS} accounts per run (${2 * ORGS + 2 * ACCOUNTS} events)`,
+  );
+  for (const name of args.scenarios!.split(",")) {
+    const results: Result[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const r = await scenario(server.url, name, run);
+      results.push(r);
+      console.log(
+        `  ${name.padEnd(9)} run ${run + 1}: ${r.eventsPerSecond.toFixed(0)} events/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms`,
+      );
+    }
+    console.log(
+      `${name.padEnd(9)} median: ${median(results.map((r) => r.eventsPerSecond)).toFixed(0)} events/s, ` +
+        `p50 ${median(results.map((r) => r.p50)).toFixed(1)} ms, p99 ${median(results.map((r) => r.p99)).toFixed(1)} ms`,
+    );
+  }
+} finally {
+  await server.stop();
+}
