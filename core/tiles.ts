@@ -175,49 +175,100 @@ function checkTileData(t: TileId, data: unknown): asserts data is Uint8Array {
   }
 }
 
-/** A tile's row with the interior hashes computed so far in this call, keyed by rise * 256 + offset. */
-class TileHashes {
-  private readonly memo = new Map<number, Uint8Array>();
-  constructor(private readonly row: Uint8Array) {}
+/**
+ * A tile's row and the tree levels above it within the tile (rises 1..7), each level computed
+ * in full the first time a node on it is asked for: an inclusion proof needs nearly every
+ * interior node of its tiles anyway, and flat rows are cheaper than a memo of single nodes.
+ */
+class TileInterior {
+  private readonly rises: Uint8Array[];
+  constructor(row: Uint8Array) {
+    this.rises = [row];
+  }
 
   node(rise: number, offset: number): Uint8Array {
-    if (rise === 0) return this.row.subarray(offset * HASH_SIZE, (offset + 1) * HASH_SIZE);
-    const key = rise * TILE_WIDTH + offset;
-    let h = this.memo.get(key);
-    if (h === undefined) {
-      h = nodeHash(this.node(rise - 1, 2 * offset), this.node(rise - 1, 2 * offset + 1));
-      this.memo.set(key, h);
+    while (this.rises.length <= rise) {
+      const below = this.rises[this.rises.length - 1]!;
+      const n = Math.floor(below.length / (2 * HASH_SIZE));
+      const next = new Uint8Array(n * HASH_SIZE);
+      for (let i = 0; i < n; i++) {
+        const a = 2 * i * HASH_SIZE;
+        next.set(
+          nodeHash(below.subarray(a, a + HASH_SIZE), below.subarray(a + HASH_SIZE, a + 2 * HASH_SIZE)),
+          i * HASH_SIZE,
+        );
+      }
+      this.rises.push(next);
     }
-    return h;
+    return this.rises[rise]!.slice(offset * HASH_SIZE, (offset + 1) * HASH_SIZE);
+  }
+}
+
+/**
+ * Remembers the hashed-up interiors of recently used tiles across calls (least recently used
+ * out first), so a server answering many proofs neither re-reads nor re-hashes its hot tiles. A
+ * tile path names immutable content in a well-behaved log (partial tiles have their own .p/<W>
+ * paths), so entries never go stale; share a cache only between readers of one log and one
+ * tile source you trust, since a cached tile is not fetched again.
+ */
+export class TileCache {
+  private readonly entries = new Map<string, TileInterior>();
+  constructor(readonly maxTiles = 1024) {}
+
+  /** @internal */
+  get(path: string): TileInterior | undefined {
+    const hit = this.entries.get(path);
+    if (hit !== undefined) {
+      this.entries.delete(path);
+      this.entries.set(path, hit);
+    }
+    return hit;
+  }
+
+  /** @internal */
+  set(path: string, interior: TileInterior): void {
+    this.entries.set(path, interior);
+    if (this.entries.size > this.maxTiles) this.entries.delete(this.entries.keys().next().value!);
+  }
+
+  get size(): number {
+    return this.entries.size;
   }
 }
 
 /**
  * A HashReader for the tree of `size` leaves served as tiles. Each call fetches every tile it
- * needs once, in parallel, and hashes each tile interior node at most once. The tiles are not
- * authenticated here: whatever is computed from them must be checked against a signed root
- * (checkInclusion, checkConsistency, or comparing rootHash with a checkpoint).
+ * needs once, in parallel, and hashes each tile interior node at most once (with a TileCache,
+ * at most once across calls). The tiles are not authenticated here: whatever is computed from
+ * them must be checked against a signed root (checkInclusion, checkConsistency, or comparing
+ * rootHash with a checkpoint).
  */
-export function tileHashReader(readTile: (t: TileId) => Promise<Uint8Array>, size: number): HashReader {
+export function tileHashReader(
+  readTile: (t: TileId) => Promise<Uint8Array>,
+  size: number,
+  cache?: TileCache,
+): HashReader {
   if (!isSize(size)) throw new TrustlogError("BAD_RANGE", `not a tree size: ${size}`);
   return {
     async readHashes(nodes) {
       const located = nodes.map((n) => locate(n, size));
-      const byTile = new Map<string, { tile: TileId; hashes?: TileHashes }>();
+      const byTile = new Map<string, { tile: TileId; interior?: TileInterior }>();
       const keys = located.map(({ tile }) => {
-        // Within one tree size a tile's width follows from its level and index.
-        const key = `${tile.level}/${tile.index}`;
-        if (!byTile.has(key)) byTile.set(key, { tile });
+        const key = tilePath(tile);
+        if (!byTile.has(key)) byTile.set(key, { tile, interior: cache?.get(key) });
         return key;
       });
       await Promise.all(
-        [...byTile.values()].map(async (entry) => {
+        [...byTile].map(async ([key, entry]) => {
+          if (entry.interior !== undefined) return;
           const data = await readTile(entry.tile);
           checkTileData(entry.tile, data);
-          entry.hashes = new TileHashes(data);
+          // A copy, so that a caller reusing its buffer cannot change what the cache holds.
+          entry.interior = new TileInterior(data.slice());
+          cache?.set(key, entry.interior);
         }),
       );
-      return located.map(({ rise, offset }, i) => byTile.get(keys[i]!)!.hashes!.node(rise, offset).slice());
+      return located.map(({ rise, offset }, i) => byTile.get(keys[i]!)!.interior!.node(rise, offset));
     },
   };
 }

@@ -11,6 +11,7 @@ import {
   entriesPath,
   formatTileIndex,
   parseTilePath,
+  TileCache,
   type TileId,
   tileForNode,
   tileHashReader,
@@ -273,12 +274,16 @@ describe("a hash reader over tiles", () => {
   const tileOf = naiveTiles(all);
   const readNaive = (t: TileId): Uint8Array => tileOf(t.level, t.index, t.width);
 
-  function countingReader(size: number) {
+  function countingReader(size: number, cache?: TileCache) {
     const fetched: string[] = [];
-    const reader = tileHashReader(async (t) => {
-      fetched.push(tilePath(t));
-      return readNaive(t);
-    }, size);
+    const reader = tileHashReader(
+      async (t) => {
+        fetched.push(tilePath(t));
+        return readNaive(t);
+      },
+      size,
+      cache,
+    );
     return { reader, fetched };
   }
 
@@ -318,6 +323,24 @@ describe("a hash reader over tiles", () => {
     expect(new Set(fetched).size).toBe(fetched.length);
     const needed = new Set(nodes.map((n) => tilePath(tileForNode(n, size))));
     expect(new Set(fetched)).toEqual(needed);
+  });
+
+  it("with a shared cache, answers repeated proofs without fetching or hashing tiles again", async () => {
+    const cache = new TileCache(8);
+    const size = 70_000;
+    const first = countingReader(size, cache);
+    const proof = await proveInclusion(12_345, size, first.reader);
+    expect(first.fetched.length).toBeGreaterThan(0);
+    const second = countingReader(size, cache);
+    expect(await proveInclusion(12_345, size, second.reader)).toEqual(proof);
+    expect(second.fetched).toEqual([]);
+    expect(proof).toEqual(await proveInclusion(12_345, size, memory));
+    // Least recently used tiles make room: the cache never holds more than asked.
+    for (let i = 0; i < 20; i++) await proveInclusion(i * 3000, size, countingReader(size, cache).reader);
+    expect(cache.size).toBe(8);
+    expect(await proveInclusion(69_999, size, countingReader(size, cache).reader)).toEqual(
+      await proveInclusion(69_999, size, memory),
+    );
   });
 
   it("refuses a tile of the wrong length and nodes beyond the tree", async () => {
