@@ -21,15 +21,15 @@ import { equalBytes } from "../core/bytes.js";
 import { formatCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import type { Envelope } from "../core/event.js";
-import { leafHash as computeLeafHash, EMPTY_ROOT, type NodeId, type SyncHashReader } from "../core/merkle.js";
+import { leafHash as computeLeafHash, EMPTY_ROOT, type LeafRange, subtreeHashes } from "../core/merkle.js";
 import { type NoteSigner, signNote } from "../core/note.js";
 import { type AccountState, applyEvent, type OrgState, type StateView } from "../core/policy.js";
-import { inclusionProofNodes, proveInclusionSync } from "../core/proof.js";
+import { inclusionProofRanges } from "../core/proof.js";
 import { appendLeaves, TILE_WIDTH, type TileId, tilesForSize } from "../core/tiles.js";
-import type { Database } from "../node/db.js";
+import type { Database, Drizzle } from "../node/db.js";
 import { acquireLeadership, type Leadership } from "./leader.js";
 import { checkpoints, entries, logHead, tiles } from "./schema.js";
-import { accountKey, StateCache, saveState } from "./state-cache.js";
+import { accountKey, hex, StateCache, saveState } from "./state-cache.js";
 import { hashKey, type LogStore } from "./store.js";
 
 export interface SubmitItem {
@@ -64,7 +64,7 @@ export interface BatchInfo {
 /** Test-only fault injection, named for what it simulates. */
 export interface SequencerFaults {
   /** Runs inside the batch transaction after the checkpoint is signed and written, before COMMIT. */
-  beforeCommit?: (size: number) => Promise<void> | void;
+  beforeCommit?: (size: number, tx: Pick<Drizzle, "execute">) => Promise<void> | void;
 }
 
 export interface SequencerOptions {
@@ -133,7 +133,7 @@ export class Sequencer {
   }
 
   get isLeader(): boolean {
-    return !this.stopping && this.leadership?.isLeader === true && this.head !== undefined;
+    return !this.stopping && this.leadership?.isLeader === true;
   }
 
   get queueDepth(): number {
@@ -392,7 +392,6 @@ export class Sequencer {
         out[i] = { error: e };
       }
     }
-
     let newHead = head;
     let changedTiles: { tile: TileId; data: Uint8Array }[] = [];
     if (accepted.length > 0) {
@@ -437,20 +436,27 @@ export class Sequencer {
     });
   }
 
+  /**
+   * Inclusion proofs of many leaves in one tree. A batch's leaves sit side by side at the right
+   * edge, so their proofs share most ranges: each distinct range is hashed once, and all of
+   * them with one readHashes call, keeping the work linear in the batch.
+   */
   private async proveMany(indices: number[], size: number): Promise<Map<number, Uint8Array[]>> {
     const proofs = new Map<number, Uint8Array[]>();
     if (indices.length === 0) return proofs;
-    const wanted = new Map<string, NodeId>();
-    for (const i of indices)
-      for (const n of inclusionProofNodes(i, size)) wanted.set(`${n.level}/${n.index}`, n);
-    const nodes = [...wanted.values()];
-    const hashes = await this.opts.store.hashReader(size).readHashes(nodes);
+    const perIndex = indices.map((i) => inclusionProofRanges(i, size));
+    const unique = new Map<string, LeafRange>();
+    for (const ranges of perIndex) for (const r of ranges) unique.set(`${r[0]}:${r[1]}`, r);
+    const list = [...unique.values()];
+    const hashes = await subtreeHashes(list, this.opts.store.hashReader(size));
     const memo = new Map<string, Uint8Array>();
-    for (let k = 0; k < nodes.length; k++) memo.set(`${nodes[k]!.level}/${nodes[k]!.index}`, hashes[k]!);
-    const reader: SyncHashReader = {
-      readHashesSync: (ns) => ns.map((n) => memo.get(`${n.level}/${n.index}`)!),
-    };
-    for (const i of indices) proofs.set(i, proveInclusionSync(i, size, reader));
+    for (let k = 0; k < list.length; k++) memo.set(`${list[k]![0]}:${list[k]![1]}`, hashes[k]!);
+    indices.forEach((index, k) => {
+      proofs.set(
+        index,
+        perIndex[k]!.map((r) => memo.get(`${r[0]}:${r[1]}`)!),
+      );
+    });
     return proofs;
   }
 
@@ -474,27 +480,27 @@ export class Sequencer {
       if (swapped.length !== 1) {
         throw new TrustlogError("NOT_LEADER", "another sequencer advanced the log; this one stepped down");
       }
-      // Multi-row INSERTs in chunks: PostgreSQL takes at most 65,535 parameters per statement.
-      for (let c = 0; c < accepted.length; c += 2000) {
-        await tx.insert(entries).values(
-          accepted.slice(c, c + 2000).map((it, k) => ({
-            idx: old.size + c + k,
-            leafHash: it.leafHash,
-            envelope: it.leaf,
-            org: it.envelope.event.org,
-            subject: it.envelope.event.subject,
-            type: it.envelope.event.type,
-            seq: it.envelope.event.seq,
-          })),
-        );
-      }
+      // One statement whatever the batch size: each column goes as one text array parameter
+      // (numbers as decimals, bytes as hex, as both drivers pass text arrays through unchanged),
+      // unnested and cast server-side.
+      await tx.execute(sql`
+        insert into ${entries} (idx, leaf_hash, envelope, org, subject, type, seq)
+        select i::bigint, decode(h, 'hex'), decode(e, 'hex'), o, s, t, q::bigint
+        from unnest(${sql.param(accepted.map((_, k) => String(old.size + k)))}::text[],
+                    ${sql.param(accepted.map((it) => hex(it.leafHash)))}::text[],
+                    ${sql.param(accepted.map((it) => hex(it.leaf)))}::text[],
+                    ${sql.param(accepted.map((it) => it.envelope.event.org))}::text[],
+                    ${sql.param(accepted.map((it) => it.envelope.event.subject))}::text[],
+                    ${sql.param(accepted.map((it) => it.envelope.event.type))}::text[],
+                    ${sql.param(accepted.map((it) => String(it.envelope.event.seq)))}::text[])
+          as x(i, h, e, o, s, t, q)`);
       await tx
         .insert(tiles)
         .values(changedTiles.map(({ tile, data }) => ({ level: tile.level, idx: tile.index, data })))
         .onConflictDoUpdate({ target: [tiles.level, tiles.idx], set: { data: sql`excluded.data` } });
       await saveState(tx, orgs.values(), accts.values());
       await tx.insert(checkpoints).values({ size: next.size, root: next.root, note: next.note });
-      await this.opts.faults?.beforeCommit?.(next.size);
+      await this.opts.faults?.beforeCommit?.(next.size, tx);
     });
   }
 }

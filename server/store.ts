@@ -7,7 +7,7 @@
 // only grows, so any cached prefix long enough for the width asked for is still correct.
 
 import { fileURLToPath } from "node:url";
-import { and, asc, desc, eq, gte, inArray, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import { TrustlogError } from "../core/errors.js";
 import { ORG_EVENT_TYPES } from "../core/event.js";
 import { type HashReader, type NodeId, nodeHash } from "../core/merkle.js";
@@ -112,12 +112,21 @@ function fullTileTree(data: Uint8Array): Uint8Array {
 }
 
 /** The node at `rise` above a partial tile's row, hashed on demand (memoised for one call). */
-function partialNode(row: Uint8Array, rise: number, offset: number, memo: Map<string, Uint8Array>, prefix: string): Uint8Array {
+function partialNode(
+  row: Uint8Array,
+  rise: number,
+  offset: number,
+  memo: Map<string, Uint8Array>,
+  prefix: string,
+): Uint8Array {
   if (rise === 0) return row.slice(offset * HASH, (offset + 1) * HASH);
   const key = `${prefix}${rise}/${offset}`;
   let h = memo.get(key);
   if (!h) {
-    h = nodeHash(partialNode(row, rise - 1, 2 * offset, memo, prefix), partialNode(row, rise - 1, 2 * offset + 1, memo, prefix));
+    h = nodeHash(
+      partialNode(row, rise - 1, 2 * offset, memo, prefix),
+      partialNode(row, rise - 1, 2 * offset + 1, memo, prefix),
+    );
     memo.set(key, h);
   }
   return h;
@@ -254,7 +263,8 @@ export class LogStore {
    * cache costs lookups, not hashing; partial tiles are hashed per call.
    */
   hashReader(size: number): HashReader {
-    if (!Number.isSafeInteger(size) || size < 0) throw new TrustlogError("BAD_RANGE", `not a tree size: ${size}`);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new TrustlogError("BAD_RANGE", `not a tree size: ${size}`);
     return {
       readHashes: async (nodes: readonly NodeId[]) => {
         const located = nodes.map((n) => {
@@ -262,7 +272,10 @@ export class LogStore {
             throw new TrustlogError("NODE_NOT_FOUND", `bad node (${n.level}, ${n.index})`);
           }
           if ((n.index + 1) * 2 ** n.level > size) {
-            throw new TrustlogError("NODE_NOT_FOUND", `node (${n.level}, ${n.index}) is not complete in a tree of ${size}`);
+            throw new TrustlogError(
+              "NODE_NOT_FOUND",
+              `node (${n.level}, ${n.index}) is not complete in a tree of ${size}`,
+            );
           }
           const level = Math.floor(n.level / TILE_HEIGHT);
           const rise = n.level % TILE_HEIGHT;
@@ -283,7 +296,7 @@ export class LogStore {
         return located.map((l) => {
           const t = got.get(tileKey(l.level, l.index))!;
           if (l.width === TILE_WIDTH && t.tree) {
-            const at = (2 * TILE_WIDTH - (2 * TILE_WIDTH >> l.rise) + l.offset) * HASH;
+            const at = (2 * TILE_WIDTH - ((2 * TILE_WIDTH) >> l.rise) + l.offset) * HASH;
             return t.tree.slice(at, at + HASH);
           }
           return partialNode(t.data, l.rise, l.offset, memo, `${l.level}/${l.index}/`);
@@ -325,7 +338,11 @@ export class LogStore {
     const rows = await this.db
       .select({ idx: entries.idx, leafHash: entries.leafHash })
       .from(entries)
-      .where(inArray(entries.leafHash, hashes));
+      // One text-array parameter cast to bytea[] (each '\\x…' element through bytea's input),
+      // so = any(...) uses the unique index whatever the batch size.
+      .where(
+        sql`${entries.leafHash} = any(${sql.param(hashes.map((h) => `\\x${hashKey(h)}`))}::text[]::bytea[])`,
+      );
     for (const r of rows) found.set(hashKey(r.leafHash), r.idx);
     return found;
   }

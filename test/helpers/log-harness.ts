@@ -13,8 +13,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { equalBytes, toHex } from "../../core/bytes.js";
-import { ed25519 } from "../../core/ed25519.js";
 import { parseCheckpoint } from "../../core/checkpoint.js";
+import { ed25519 } from "../../core/ed25519.js";
 import { type Envelope, parseEnvelope } from "../../core/event.js";
 import { ed25519NoteSigner, ed25519NoteVerifier, type NoteVerifier, openNote } from "../../core/note.js";
 import { MemoryState } from "../../core/policy.js";
@@ -79,7 +79,8 @@ export async function checkLog(database: Database, opts: CheckLogOptions): Promi
 
   if (opts.expect) {
     const want = opts.expect.entries;
-    if (want.length !== view.size) throw new Error(`log holds ${view.size} entries, the history ${want.length}`);
+    if (want.length !== view.size)
+      throw new Error(`log holds ${view.size} entries, the history ${want.length}`);
     const got = await store.readEntries(0, view.size);
     for (let i = 0; i < want.length; i++) {
       if (!equalBytes(got[i]!, want[i]!.leaf)) throw new Error(`entry ${i} differs from the history`);
@@ -98,7 +99,9 @@ export async function checkLog(database: Database, opts: CheckLogOptions): Promi
     for (const org of json.orgs) {
       const stored = await store.getOrg(org.id);
       if (JSON.stringify(sortKeys(stored)) !== JSON.stringify(sortKeys(org))) {
-        throw new Error(`stored org ${org.id} differs from the replay:\n${JSON.stringify(stored)}\n${JSON.stringify(org)}`);
+        throw new Error(
+          `stored org ${org.id} differs from the replay:\n${JSON.stringify(stored)}\n${JSON.stringify(org)}`,
+        );
       }
     }
     for (const acct of json.accounts) {
@@ -112,7 +115,10 @@ export async function checkLog(database: Database, opts: CheckLogOptions): Promi
     const counts = await database.query<{ orgs: string; accounts: string }>(
       "select (select count(*) from orgs) as orgs, (select count(*) from accounts) as accounts",
     );
-    if (Number(counts[0]!.orgs) !== json.orgs.length || Number(counts[0]!.accounts) !== json.accounts.length) {
+    if (
+      Number(counts[0]!.orgs) !== json.orgs.length ||
+      Number(counts[0]!.accounts) !== json.accounts.length
+    ) {
       throw new Error(`stored state has records the replay does not: ${JSON.stringify(counts[0])}`);
     }
   }

@@ -18,8 +18,8 @@ import {
   checkLog,
   createTestLogDatabase,
   items,
-  type TestLogDatabase,
   startSequencer,
+  type TestLogDatabase,
   testVerifier,
 } from "../helpers/log-harness.js";
 
@@ -62,12 +62,14 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
     const { store, sequencer } = await startSequencer(database, { history: h });
     const setup = [
       h.append(h.orgCreate("acme", { admins: [root] })).envelope,
-      h.append(h.grantIssue("acme", { id: "scim", delegate: bridge, ops: ["account.invite"] }, admin(root))).envelope,
+      h.append(h.grantIssue("acme", { id: "scim", delegate: bridge, ops: ["account.invite"] }, admin(root)))
+        .envelope,
     ];
     expect((await sequencer.submit(items(...setup))).map((r) => ok(r).index)).toEqual([0, 1]);
     // Enough accounts to fill a level-0 tile and start the next.
     const invites = [];
-    for (let i = 0; i < 300; i++) invites.push(h.append(h.invite("acme", `user${i}`, delegate(bridge, "scim"))).envelope);
+    for (let i = 0; i < 300; i++)
+      invites.push(h.append(h.invite("acme", `user${i}`, delegate(bridge, "scim"))).envelope);
     const results = await sequencer.submit(items(...invites));
     const last = ok(results[results.length - 1]);
     expect(last.treeSize).toBe(302);
@@ -76,12 +78,18 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
     const c = parseCheckpoint(openNote(cp!.note, [testVerifier()]).body);
     expect(c.size).toBe(302);
     for (const r of results.map(ok)) {
-      checkInclusion(r.leafHash, r.index, r.treeSize, r.inclusion, parseCheckpoint(openNote(r.checkpoint, [testVerifier()]).body).root);
+      checkInclusion(
+        r.leafHash,
+        r.index,
+        r.treeSize,
+        r.inclusion,
+        parseCheckpoint(openNote(r.checkpoint, [testVerifier()]).body).root,
+      );
     }
 
     const got = await store.readEntries(0, 302);
     expect(got).toHaveLength(302);
-    h.entries.forEach((e, i) => expect(equalBytes(got[i]!, e.leaf)).toBe(true));
+    for (const [i, e] of h.entries.entries()) expect(equalBytes(got[i]!, e.leaf)).toBe(true);
     expect(await store.readEntries(300, 10)).toHaveLength(2);
     const e7 = await store.getEntry(7);
     expect(equalBytes(e7!.envelope, h.entries[7]!.leaf)).toBe(true);
@@ -161,7 +169,10 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
     await store.addCosignature(0, "w1.example", "— w1.example AAAA\n");
     await store.addCosignature(0, "w2.example", "— w2.example BBBB\n");
     await store.addCosignature(0, "w1.example", "— w1.example CCCC\n");
-    expect((await store.latestCheckpoint())!.cosignatures).toEqual(["— w1.example CCCC\n", "— w2.example BBBB\n"]);
+    expect((await store.latestCheckpoint())!.cosignatures).toEqual([
+      "— w1.example CCCC\n",
+      "— w2.example BBBB\n",
+    ]);
     await sequencer.stop();
   });
 });
@@ -185,9 +196,13 @@ describe("proof serving from the tile cache", () => {
     }
     const appended = appendLeaves(0, () => undefined, leaves);
     for (let i = 0; i < appended.tiles.length; i += 500) {
-      await database.db.insert(tilesTable).values(
-        appended.tiles.slice(i, i + 500).map(({ tile, data }) => ({ level: tile.level, idx: tile.index, data })),
-      );
+      await database.db
+        .insert(tilesTable)
+        .values(
+          appended.tiles
+            .slice(i, i + 500)
+            .map(({ tile, data }) => ({ level: tile.level, idx: tile.index, data })),
+        );
     }
     const store = new LogStore(database);
     const reader = store.hashReader(size);
@@ -211,5 +226,3 @@ describe("proof serving from the tile cache", () => {
     await database.close();
   }, 300_000);
 });
-
-
