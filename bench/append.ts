@@ -125,11 +125,22 @@ function buildMix(prefix: string, now: number): Envelope[][] {
 
 async function post(url: string, body: unknown): Promise<number> {
   const started = performance.now();
-  const res = await fetch(`${url}/v1/events`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
+  const text = JSON.stringify(body);
+  let res: Response;
+  try {
+    res = await fetch(`${url}/v1/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: text,
+    });
+  } catch {
+    // A kept-alive connection closed under us: resubmitting is safe (deduplication).
+    res = await fetch(`${url}/v1/events`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: text,
+    });
+  }
   const json = (await res.json()) as { results?: { error?: { code: string } }[]; error?: { code: string } };
   if (res.status !== 200) throw new Error(`POST answered ${res.status}: ${JSON.stringify(json.error)}`);
   const bad = json.results?.find((r) => r.error);

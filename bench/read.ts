@@ -72,17 +72,21 @@ async function seed(): Promise<void> {
     await database.close();
     return;
   }
-  const sequencer = new Sequencer({
-    database,
-    store,
-    signer: readSignerKey(keyFile),
-    origin: ORIGIN,
-    batchSize: CHUNK,
-    batchDelayMs: 0,
-    queueLimit: 4 * CHUNK,
-    skewSeconds: 86_400 * 365,
-  });
-  await sequencer.start();
+  const newSequencer = async () => {
+    const seq = new Sequencer({
+      database,
+      store,
+      signer: readSignerKey(keyFile),
+      origin: ORIGIN,
+      batchSize: CHUNK,
+      batchDelayMs: 0,
+      queueLimit: 4 * CHUNK,
+      skewSeconds: 86_400 * 365,
+    });
+    await seq.start();
+    return seq;
+  };
+  let sequencer = await newSequencer();
   const now = Math.floor(Date.now() / 1000);
   const org = `bench-${randomBytes(3).toString("hex")}`;
   const adminSeed = new Uint8Array(randomBytes(32));
@@ -120,6 +124,12 @@ async function seed(): Promise<void> {
     );
     // Sign the next chunk while the sequencer commits this one.
     await inFlight;
+    // A fresh sequencer (fresh state cache) every 150,000 leaves: the state cache of
+    // server/state-cache.ts forgets cached orgs when it overflows 200,000 records (reported).
+    if (Math.floor((done - have) / 150_000) !== Math.floor((done - have - n) / 150_000)) {
+      await sequencer.stop();
+      sequencer = await newSequencer();
+    }
     inFlight = sequencer.submit(items).then((rs) => {
       const bad = rs.find((r) => "error" in r);
       if (bad) throw (bad as { error: Error }).error;

@@ -3,6 +3,7 @@
 // metrics, the JSON 404, and the single error handler that turns codes into statuses.
 
 import { Hono } from "hono";
+import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { TrustlogError } from "../core/errors.js";
@@ -80,7 +81,10 @@ export function createApp(deps: AppDeps): App {
   const app = new Hono();
 
   app.use(requestId());
-  app.use(secureHeaders());
+  // The log is public and read by browsers too (core/ and the client run there): any origin may
+  // read it. Writes are authorised by the envelopes' signatures, not by the caller's origin.
+  app.use(secureHeaders({ crossOriginResourcePolicy: "cross-origin" }));
+  app.use(cors({ origin: "*", allowMethods: ["GET", "HEAD", "POST"], allowHeaders: ["Content-Type"] }));
   app.use(async (c, next) => {
     const started = performance.now();
     await next();

@@ -106,6 +106,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
           (http as { closeIdleConnections?: () => void }).closeIdleConnections?.();
         }),
     );
+    // Longer than the usual 60 s idle timeout of load balancers and HTTP clients, so that the
+    // server is not the side closing a kept-alive connection just as a request goes out on it.
+    if ("keepAliveTimeout" in http) {
+      http.keepAliveTimeout = 65_000;
+      http.headersTimeout = 66_000;
+    }
     const port = (http.address() as AddressInfo).port;
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     const server: RunningServer = {

@@ -273,6 +273,9 @@ describe.each(BACKENDS)("read API on %s", (backend) => {
     const res = await t.request("/healthz");
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
     expect(res.headers.get("x-request-id")).toBeTruthy();
+    // Public data: browsers on any origin may read it.
+    expect(res.headers.get("access-control-allow-origin")).toBe("*");
+    expect(res.headers.get("cross-origin-resource-policy")).toBe("cross-origin");
   });
 });
 
