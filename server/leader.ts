@@ -1,6 +1,6 @@
 // Exactly one sequencer per log, enforced by the database rather than by configuration.
 //
-// PostgreSQL: a session advisory lock taken on a connection reserved for it. The lock lives as
+// PostgreSQL: a session advisory lock taken on a connection kept for it. The lock lives as
 // long as that session: when the leader dies (or its connection is cut) PostgreSQL releases it
 // and a follower, retrying every `retryMs`, takes over. Leadership is only a liveness device:
 // the fence against two processes that both believe they lead (a leader whose connection died
@@ -8,7 +8,7 @@
 //
 // PGlite is one process with one connection: whoever opened it leads.
 
-import type postgres from "postgres";
+import postgres from "postgres";
 import type { Database } from "../node/db.js";
 
 /** The advisory lock key: an arbitrary int8 constant reserved for trustlog's sequencer. */
@@ -69,10 +69,31 @@ function pgliteLeadership(opts: LeadershipOptions): Leadership {
   };
 }
 
+/**
+ * The lock lives on a one-connection client of its own, opened with the pool's settings. Not a
+ * connection reserved from the pool: with postgres-js 3.4.9 a query on a reserved connection
+ * whose backend was terminated never settles and a later write throws from a timer
+ * (porsager/postgres#1199, #1155), so a leader could never notice it lost the lock. A plain
+ * client instead reconnects, to a new session without the lock, which the heartbeat detects by
+ * its backend pid. Its lifetime limits are off, so the session is never recycled under us.
+ */
+function lockClient(client: postgres.Sql): postgres.Sql {
+  const { shared: _shared, ...options } = client.options as unknown as postgres.Options<never> & {
+    shared?: unknown;
+  };
+  return postgres({
+    ...options,
+    max: 1,
+    idle_timeout: 0,
+    max_lifetime: 0,
+    onnotice: () => {},
+  } as postgres.Options<never>);
+}
+
 function postgresLeadership(client: postgres.Sql, opts: LeadershipOptions): Leadership {
   const retryMs = opts.retryMs ?? 1000;
   const key = opts.lockKey ?? SEQUENCER_LOCK_KEY;
-  let reserved: postgres.ReservedSql | undefined;
+  const lock = lockClient(client);
   let leader = false;
   let lockPid = 0;
   let stopped = false;
@@ -82,21 +103,30 @@ function postgresLeadership(client: postgres.Sql, opts: LeadershipOptions): Lead
     markReady = resolve;
   });
 
-  const dropConnection = () => {
-    const r = reserved;
-    reserved = undefined;
-    if (!r) return;
-    // Releasing a reserved connection that holds the lock would hand the lock back to the pool
-    // with the session; unlock first, and if the connection is dead there is nothing to unlock.
-    r.unsafe("select pg_advisory_unlock_all()")
-      .catch(() => {})
-      .finally(() => r.release());
+  /** A query that fails instead of hanging when the connection is gone. */
+  const ask = async <T extends object>(text: string, params: string[] = []): Promise<T[]> => {
+    let t: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        lock.unsafe<T[]>(text, params),
+        new Promise<never>((_, reject) => {
+          t = setTimeout(
+            () => reject(new Error("the lock connection did not answer")),
+            Math.max(2000, 3 * retryMs),
+          );
+        }),
+      ]);
+    } finally {
+      clearTimeout(t);
+    }
   };
+
+  const unlock = () => ask("select pg_advisory_unlock_all()").catch(() => {});
 
   const lose = (reason: Error) => {
     if (!leader) return;
     leader = false;
-    dropConnection();
+    void unlock();
     opts.onLost(reason);
   };
 
@@ -111,14 +141,12 @@ function postgresLeadership(client: postgres.Sql, opts: LeadershipOptions): Lead
     if (stopped) return;
     try {
       if (leader) {
-        // Heartbeat on the lock's own session. postgres-js silently reconnects a dropped
-        // connection, so a working query is not enough: the session (backend pid) must be the
-        // one that took the lock, else the lock went with the old session.
-        const rows = await reserved!.unsafe<{ pid: number }[]>("select pg_backend_pid() as pid");
+        // Heartbeat on the lock's own session: the session (backend pid) must still be the one
+        // that took the lock; a reconnected client is a new session, without it.
+        const rows = await ask<{ pid: number }>("select pg_backend_pid() as pid");
         if (rows[0]?.pid !== lockPid) throw new Error("the advisory lock's session was lost");
       } else {
-        reserved ??= await client.reserve();
-        const rows = await reserved.unsafe<{ ok: boolean; pid: number }[]>(
+        const rows = await ask<{ ok: boolean; pid: number }>(
           "select pg_try_advisory_lock($1::bigint) as ok, pg_backend_pid() as pid",
           [key],
         );
@@ -126,24 +154,17 @@ function postgresLeadership(client: postgres.Sql, opts: LeadershipOptions): Lead
           lockPid = rows[0].pid;
           try {
             await opts.onAcquired();
-            leader = true;
+            if (stopped) await unlock();
+            else leader = true;
           } catch (e) {
             opts.onError?.(e);
-            dropConnection();
+            await unlock();
           }
-        } else {
-          // Followers do not hold a connection between attempts.
-          const r = reserved;
-          reserved = undefined;
-          r.release();
         }
       }
     } catch (e) {
       if (leader) lose(e instanceof Error ? e : new Error(String(e)));
-      else {
-        opts.onError?.(e);
-        dropConnection();
-      }
+      else opts.onError?.(e);
     }
     markReady();
     schedule(retryMs);
@@ -160,13 +181,9 @@ function postgresLeadership(client: postgres.Sql, opts: LeadershipOptions): Lead
       stopped = true;
       if (timer) clearTimeout(timer);
       leader = false;
-      const r = reserved;
-      reserved = undefined;
-      if (r) {
-        await r.unsafe("select pg_advisory_unlock_all()").catch(() => {});
-        r.release();
-      }
       markReady();
+      // Closing the session releases the lock whatever state the connection is in.
+      await lock.end({ timeout: 1 }).catch(() => {});
     },
     async abdicate(reason) {
       lose(reason);

@@ -1,0 +1,153 @@
+// One sequencer per log, enforced by the database: on PostgreSQL a second server on the same
+// database serves reads, refuses writes with NOT_LEADER, and takes over within seconds when the
+// leader's lock connection dies; two processes that both believe they lead cannot fork the log
+// (the compare-and-swap on the log head fences them). PGlite always leads.
+
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { isTrustlogError } from "../../core/errors.js";
+import type { Database } from "../../node/db.js";
+import { SEQUENCER_LOCK_KEY } from "../../server/leader.js";
+import type { Sequencer, SubmitResult } from "../../server/sequencer.js";
+import { admin, History, testKey } from "../helpers/events.js";
+import {
+  checkLog,
+  createTestLogDatabase,
+  items,
+  type LogView,
+  startSequencer,
+  type TestLogDatabase,
+  testVerifier,
+} from "../helpers/log-harness.js";
+
+const root = testKey("root");
+
+async function waitFor(what: string, cond: () => boolean, ms = 10_000): Promise<number> {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - t0;
+}
+
+function indexOf(r: SubmitResult | undefined): number {
+  if (!r || "error" in r) throw new Error(`expected success, got ${r && "error" in r ? r.error.code : r}`);
+  return r.index;
+}
+
+describe("leadership on PostgreSQL", () => {
+  let tdb: TestLogDatabase;
+  let dbA: Database;
+  let dbB: Database;
+  let admin_: Database;
+  let a: Sequencer;
+  let b: Sequencer;
+  let h: History;
+  let seen: LogView | undefined;
+
+  const check = async () => {
+    seen = await checkLog(admin_, {
+      verifier: testVerifier(),
+      expect: h,
+      ...(seen ? { previous: seen } : {}),
+    });
+  };
+
+  beforeEach(async () => {
+    h = new History();
+    seen = undefined;
+    tdb = await createTestLogDatabase("postgres");
+    admin_ = await tdb.open({ max: 2 });
+    dbA = await tdb.open();
+    dbB = await tdb.open();
+  });
+  afterEach(async () => {
+    await a?.stop();
+    await b?.stop();
+    for (const d of [dbA, dbB, admin_]) await d.close().catch(() => {});
+    await tdb.drop();
+  });
+
+  it("lets only one of two servers sequence, and the other take over when the leader's connection dies", async () => {
+    ({ sequencer: a } = await startSequencer(dbA, { history: h }));
+    ({ sequencer: b } = await startSequencer(dbB, { history: h }));
+    expect(a.isLeader).toBe(true);
+    expect(b.isLeader).toBe(false);
+
+    const org = h.append(h.orgCreate("acme", { admins: [root] })).envelope;
+    expect(() => b.submit(items(org))).toThrowError(expect.objectContaining({ code: "NOT_LEADER" }));
+    expect(indexOf((await a.submit(items(org)))[0])).toBe(0);
+    const first = [];
+    for (let i = 0; i < 10; i++) first.push(h.append(h.invite("acme", `a${i}`, admin(root))).envelope);
+    expect((await a.submit(items(...first))).map(indexOf)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    await check();
+
+    // The leader's lock session dies (its process crashed, or the network cut it).
+    const holders = await admin_.query<{ pid: number }>(
+      `select pid from pg_locks where locktype = 'advisory' and granted and objid = ($1::bigint & 4294967295)::oid
+       and database = (select oid from pg_database where datname = current_database())`,
+      [SEQUENCER_LOCK_KEY],
+    );
+    expect(holders).toHaveLength(1);
+    await admin_.query("select pg_terminate_backend($1)", [holders[0]!.pid]);
+    const tookMs = await waitFor("B to take over", () => b.isLeader);
+    console.log(`follower took over ${tookMs} ms after the leader's lock connection died`);
+    await waitFor("A to notice", () => !a.isLeader);
+
+    const second = [];
+    for (let i = 0; i < 10; i++) second.push(h.append(h.invite("acme", `b${i}`, admin(root))).envelope);
+    expect((await b.submit(items(...second))).map(indexOf)).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+    expect(() => a.submit(items(h.invite("acme", "late", admin(root))))).toThrowError(
+      expect.objectContaining({ code: "NOT_LEADER" }),
+    );
+    // A resubmission of something A sequenced is found by B as a duplicate.
+    const dup = (await b.submit(items(first[3]!)))[0];
+    expect(dup && !("error" in dup) && dup.duplicate).toBe(true);
+    await check();
+
+    // A, still alive, is now the follower: when B stops, A takes over again.
+    await b.stop();
+    await waitFor("A to lead again", () => a.isLeader);
+    const third = h.append(h.invite("acme", "c0", admin(root))).envelope;
+    expect(indexOf((await a.submit(items(third)))[0])).toBe(21);
+    await check();
+  });
+
+  it("fences two servers that both believe they lead: the log head's compare-and-swap refuses the stale one", async () => {
+    // Different lock keys stand in for a split brain: both acquire "the" lock.
+    ({ sequencer: a } = await startSequencer(dbA, { history: h, lockKey: "1001" }));
+    ({ sequencer: b } = await startSequencer(dbB, { history: h, lockKey: "1002" }));
+    expect(a.isLeader && b.isLeader).toBe(true);
+
+    expect(
+      indexOf((await a.submit(items(h.append(h.orgCreate("acme", { admins: [root] })).envelope)))[0]),
+    ).toBe(0);
+    // B's cached head (size 0) is stale: its batch must not commit.
+    const x = h.invite("acme", "x", admin(root));
+    const refused = (await b.submit(items(x)))[0];
+    expect(refused && "error" in refused && isTrustlogError(refused.error, "NOT_LEADER")).toBe(true);
+    await check();
+    // B stepped down, dropped its caches and, leading again, works from the real head.
+    await waitFor("B to lead again", () => b.isLeader);
+    h.append(x);
+    expect(indexOf((await b.submit(items(x)))[0])).toBe(1);
+    // And now A is the stale one.
+    const y = h.invite("acme", "y", admin(root));
+    const refusedA = (await a.submit(items(y)))[0];
+    expect(refusedA && "error" in refusedA && refusedA.error.code).toBe("NOT_LEADER");
+    await check();
+  });
+});
+
+describe("leadership on PGlite", () => {
+  it("always leads: one process owns the data directory", async () => {
+    const tdb = await createTestLogDatabase("pglite");
+    const database = await tdb.open();
+    const { sequencer } = await startSequencer(database);
+    expect(sequencer.isLeader).toBe(true);
+    await sequencer.stop();
+    expect(sequencer.isLeader).toBe(false);
+    await database.close();
+    await tdb.drop();
+  });
+});
