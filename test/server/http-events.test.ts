@@ -13,6 +13,7 @@ import {
   BACKENDS,
   batch,
   createStorage,
+  type Json,
   startTestServer,
   type TestServer,
   type TestStorage,
@@ -36,7 +37,7 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
   });
 
   /** Checks a 200 answer with core alone, then records the accepted events in `h`. */
-  function expectAccepted(json: any, envelopes: Envelope[]) {
+  function expectAccepted(json: Json, envelopes: Envelope[]) {
     const verifier = parseVerifierKey(t.server.key.vkey);
     const note = openNote(json.checkpoint, [verifier]);
     const cp = parseCheckpoint(note.body);
@@ -144,7 +145,12 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
         "SKEW",
       ],
       ["an unknown org", () => h.invite("nobody", "dave", admin(root)), 403, "ORG_UNKNOWN"],
-      ["an org that exists", () => h.orgCreate("acme", { admins: [root], name: "Acme again" }), 409, "ORG_EXISTS"],
+      [
+        "an org that exists",
+        () => h.orgCreate("acme", { admins: [root], name: "Acme again" }),
+        409,
+        "ORG_EXISTS",
+      ],
       [
         "an envelope over 16 KiB",
         () => JSON.stringify(h.orgCreate("big", { admins: [root] })) + " ".repeat(17_000),

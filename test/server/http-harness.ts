@@ -34,12 +34,15 @@ export async function createStorage(backend: Backend): Promise<TestStorage> {
   };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: answers are read field by field, as a client would.
+export type Json = any;
+
 export interface TestServer {
   server: RunningServer;
   /** Calls the app without a socket (hono app.request). */
   request(path: string, init?: RequestInit): Promise<Response>;
-  post(body: unknown): Promise<{ status: number; json: any; res: Response }>;
-  getJson(path: string): Promise<{ status: number; json: any; res: Response }>;
+  post(body: unknown): Promise<{ status: number; json: Json; res: Response }>;
+  getJson(path: string): Promise<{ status: number; json: Json; res: Response }>;
   stop(): Promise<void>;
 }
 
