@@ -256,8 +256,10 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
   });
 });
 
-describe("sequencer throughput on PostgreSQL", () => {
-  it("sequences at least 5,000 events/s in batches (figure printed)", async () => {
+// Throughput figures come from bench/append.ts, never from a timed test: this one checks that
+// many concurrent submitters in many batches all get provable, correctly ordered answers.
+describe("sequencer under load on PostgreSQL", () => {
+  it("sequences 20,000 events from 100 concurrent submitters, every answer correct", async () => {
     const tdb = await createTestLogDatabase("postgres");
     const database = await tdb.open({ max: 8 });
     const h = new History();
@@ -284,11 +286,9 @@ describe("sequencer throughput on PostgreSQL", () => {
       for (let i = 0; i < n; i += 200) pending.push(sequencer.submit(parsed.slice(i, i + 200)));
       const results = (await Promise.all(pending)).flat();
       const seconds = (performance.now() - t0) / 1000;
-      const rate = n / seconds;
-      console.log(`sequenced ${n} events in ${seconds.toFixed(2)} s: ${Math.round(rate)} events/s`);
+      console.log(`sequenced ${n} events in ${seconds.toFixed(2)} s (not a benchmark: see bench/append.ts)`);
       expect(results.every((r) => !("error" in r))).toBe(true);
       expect(equalBytes(ok(results[n - 1]).leafHash, h.entries[n + 1]!.leafHash)).toBe(true);
-      expect(rate).toBeGreaterThan(5000);
       await sequencer.stop();
       await checkLog(database, { verifier: testVerifier(), expect: h, skipState: false });
     } finally {

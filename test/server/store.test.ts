@@ -178,7 +178,7 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
 });
 
 describe("proof serving from the tile cache", () => {
-  it("serves inclusion proofs on a large tree from cached full tiles (figure printed)", async () => {
+  it("serves correct inclusion proofs on a 2^20-leaf tree from cached full tiles", async () => {
     // Tiles for 2^20 leaves written straight into PGlite, as the sequencer would have written them.
     const { openDatabase } = await import("../../node/db.js");
     const { migrateLogDatabase } = await import("../../server/store.js");
@@ -213,16 +213,12 @@ describe("proof serving from the tile cache", () => {
       x = (x * 1103515245 + 12345) % 2 ** 31;
       return x % size;
     };
-    const n = 10_000;
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
+    // Rates are measured by bench/read.ts; here every proof from the warm cache must verify.
+    for (let i = 0; i < 2_000; i++) {
       const index = next();
       const proof = await proveInclusion(index, size, reader);
-      if (i % 1000 === 0) checkInclusion(leaves[index]!, index, size, proof, appended.root);
+      checkInclusion(leaves[index]!, index, size, proof, appended.root);
     }
-    const perSecond = n / ((performance.now() - t0) / 1000);
-    console.log(`inclusion proofs on a 2^20-leaf tree from the tile cache: ${Math.round(perSecond)}/s`);
-    expect(perSecond).toBeGreaterThan(5000);
     await database.close();
   }, 300_000);
 });
