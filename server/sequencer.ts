@@ -85,6 +85,8 @@ export interface SequencerOptions {
   leaderRetryMs?: number;
   /** Advisory lock key, when several logs share one PostgreSQL database. */
   lockKey?: string;
+  /** Records (orgs and accounts, present or absent) the state cache keeps; default 200,000. */
+  stateCacheSize?: number;
   faults?: SequencerFaults;
 }
 
@@ -129,7 +131,7 @@ export class Sequencer {
       clock: Date.now,
       ...opts,
     };
-    this.state = new StateCache(opts.database.db);
+    this.state = new StateCache(opts.database.db, opts.stateCacheSize);
   }
 
   get isLeader(): boolean {

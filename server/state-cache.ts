@@ -270,6 +270,24 @@ export class StateCache implements StateView {
 
   /** Loads every record the events may read that is not cached yet. */
   async preload(events: readonly KeyEvent[]): Promise<void> {
+    let { orgIds, accountIds } = this.missing(events);
+    if (this.orgs.size + this.accounts.size + orgIds.size + accountIds.size > this.capacity) {
+      // Overflow: start over, and only then work out what to load. Deciding first would leave
+      // out records that were cached a moment ago and are now gone, and the policy would
+      // refuse their events (ORG_UNKNOWN) for as long as the process runs.
+      this.clear();
+      ({ orgIds, accountIds } = this.missing(events));
+    }
+    const [o, a] = await Promise.all([
+      loadOrgs(this.db, [...orgIds]),
+      loadAccounts(this.db, [...accountIds.values()]),
+    ]);
+    for (const id of orgIds) this.orgs.set(id, o.get(id) ?? null);
+    for (const [k] of accountIds) this.accounts.set(k, a.get(k) ?? null);
+  }
+
+  /** The records the events may read that are not cached (as present or as absent). */
+  private missing(events: readonly KeyEvent[]) {
     const orgIds = new Set<string>();
     const accountIds = new Map<string, { org: string; id: string }>();
     for (const e of events) {
@@ -279,13 +297,12 @@ export class StateCache implements StateView {
         if (!this.accounts.has(k)) accountIds.set(k, { org: e.org, id: e.subject });
       }
     }
-    if (this.orgs.size + this.accounts.size + orgIds.size + accountIds.size > this.capacity) this.clear();
-    const [o, a] = await Promise.all([
-      loadOrgs(this.db, [...orgIds]),
-      loadAccounts(this.db, [...accountIds.values()]),
-    ]);
-    for (const id of orgIds) this.orgs.set(id, o.get(id) ?? null);
-    for (const [k] of accountIds) this.accounts.set(k, a.get(k) ?? null);
+    return { orgIds, accountIds };
+  }
+
+  /** How many records (present or absent) are cached. */
+  get size(): number {
+    return this.orgs.size + this.accounts.size;
   }
 
   /** Records what a committed batch changed. */
