@@ -46,23 +46,24 @@ export interface AppDeps {
 export type App = Hono;
 
 /**
- * The latest checkpoint, read once rather than per request: nearly every read route needs the
- * tree size. The sequencer of this process invalidates it on each commit, so an answer to a
- * POST is never followed by an older /checkpoint; what another process commits (a follower
- * replica, a witness cosignature) shows within `ttlMs`.
+ * The latest published checkpoint, read once rather than per request: nearly every read route
+ * needs the tree size. The sequencer of this process invalidates it on each commit (and the
+ * witness collector on each cosignature), so an answer to a POST is never followed by an older
+ * /checkpoint; what another process commits (a follower replica) shows within `ttlMs`.
  */
 export class LatestCheckpoint {
   private cached: { at: number; value: Promise<StoredCheckpoint | undefined> } | undefined;
 
+  /** `load` reads what is published: the latest checkpoint, or the latest with the witness quorum. */
   constructor(
-    private readonly store: LogStore,
+    private readonly load: () => Promise<StoredCheckpoint | undefined>,
     private readonly ttlMs = 1000,
   ) {}
 
   get(): Promise<StoredCheckpoint | undefined> {
     const now = performance.now();
     if (!this.cached || now - this.cached.at > this.ttlMs) {
-      const value = this.store.latestCheckpoint();
+      const value = this.load();
       this.cached = { at: now, value };
       // A failed read is not cached: the next request tries again.
       value.catch(() => {

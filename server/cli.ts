@@ -3,6 +3,7 @@
 
 import { type Command, Option } from "commander";
 import { toBase64 } from "../core/bytes.js";
+import { TrustlogError } from "../core/errors.js";
 import { type NoteVerifier, parseVerifierKey } from "../core/note.js";
 import { openDatabase, runMigrations } from "../node/db.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
@@ -21,6 +22,15 @@ function databaseOptions(cmd: Command): Command {
     );
 }
 
+/** `--witness <url>,<vkey>`: the witness's name is its vkey's key name. */
+export function parseWitnessFlag(spec: string): { name: string; vkey: string; url: string } {
+  const comma = spec.indexOf(",");
+  if (comma < 0) throw new TrustlogError("CONFIG_INVALID", `--witness wants <url>,<vkey>, got ${spec}`);
+  const url = spec.slice(0, comma);
+  const vkey = spec.slice(comma + 1);
+  return { name: parseVerifierKey(vkey).name, vkey, url };
+}
+
 /** Registers the server's subcommands on the `trustlog` program. */
 export function registerServerCommands(program: Command): void {
   databaseOptions(
@@ -36,6 +46,22 @@ export function registerServerCommands(program: Command): void {
     .option("--batch-delay-ms <ms>", "longest wait to fill a batch (env TRUSTLOG_BATCH_DELAY_MS)")
     .option("--queue-limit <n>", "queued events before pushing back (env TRUSTLOG_QUEUE_LIMIT)")
     .option("--skew-seconds <s>", "accepted clock skew of event times (env TRUSTLOG_SKEW_SECONDS)")
+    .option(
+      "--witness <url,vkey...>",
+      "a witness to submit checkpoints to: its URL and cosignature vkey, comma-separated (repeatable; env TRUSTLOG_WITNESSES, a JSON array of {name, vkey, url})",
+    )
+    .option(
+      "--quorum <k>",
+      "witness cosignatures clients should require, published in /v1/log (env TRUSTLOG_QUORUM)",
+    )
+    .option(
+      "--publish-quorum <k>",
+      "publish only checkpoints cosigned by k witnesses (env TRUSTLOG_PUBLISH_QUORUM, default 0)",
+    )
+    .option(
+      "--witness-refresh-seconds <s>",
+      "re-submit the latest checkpoint to witnesses this often while idle (env TRUSTLOG_WITNESS_REFRESH_SECONDS)",
+    )
     .addOption(
       new Option("--log-level <level>", "log level (env TRUSTLOG_LOG_LEVEL)").choices([
         "fatal",
@@ -47,8 +73,12 @@ export function registerServerCommands(program: Command): void {
         "silent",
       ]),
     )
-    .action(async (flags: Partial<Record<keyof ServerConfig, string>>) => {
-      const config = loadServerConfig(process.env, flags);
+    .action(async (raw: Partial<Record<keyof ServerConfig, string>> & { witness?: string[] }) => {
+      const { witness, ...flags } = raw;
+      const config = loadServerConfig(process.env, {
+        ...flags,
+        ...(witness ? { witnesses: witness.map(parseWitnessFlag) } : {}),
+      });
       useNativeEd25519();
       const server = await startServer(config);
       if (server.key.created) process.stdout.write(`generated log key; vkey: ${server.key.vkey}\n`);

@@ -14,31 +14,51 @@ const witnessSchema = z.object({
   url: z.string().url(),
 });
 
-export const serverConfigSchema = z.object({
-  host: z.string().min(1).default("127.0.0.1"),
-  port: int(0, 65535).default(8080),
-  /** The checkpoint origin line, also the default name of the log key. */
-  origin: z
-    .string()
-    .regex(/^[\x21-\x7e]+$/, "an origin is printable ASCII without spaces")
-    .refine((s) => !s.includes("+"), "an origin used as a key name cannot contain '+'")
-    .default("trustlog.example/log"),
-  /** The log's signing key (`PRIVATE+KEY+…`); default `<dataDir>/log.key`, created if missing. */
-  keyFile: z.string().min(1).optional(),
-  /** PostgreSQL URL; when absent the server runs on embedded PGlite under `dataDir`. */
-  databaseUrl: z.string().min(1).optional(),
-  dataDir: z.string().min(1).default("./data"),
-  batchSize: int(1, 10_000).default(1000),
-  batchDelayMs: int(0, 60_000).default(5),
-  queueLimit: int(1, 1_000_000).default(20_000),
-  skewSeconds: int(0, 86_400).default(300),
-  logLevel: z.enum(LOG_LEVELS).default("info"),
-  /** Largest request body: a full batch of 1,000 envelopes of 16 KiB plus JSON framing. */
-  bodyLimitBytes: int(1024, 1 << 30).default(17 * 1024 * 1024),
-  /** Witnesses published in /v1/log for clients to pin, and how many must cosign. */
-  witnesses: z.array(witnessSchema).default([]),
-  quorum: int(0, 64).default(0),
-});
+export const serverConfigSchema = z
+  .object({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: int(0, 65535).default(8080),
+    /** The checkpoint origin line, also the default name of the log key. */
+    origin: z
+      .string()
+      .regex(/^[\x21-\x7e]+$/, "an origin is printable ASCII without spaces")
+      .refine((s) => !s.includes("+"), "an origin used as a key name cannot contain '+'")
+      .default("trustlog.example/log"),
+    /** The log's signing key (`PRIVATE+KEY+…`); default `<dataDir>/log.key`, created if missing. */
+    keyFile: z.string().min(1).optional(),
+    /** PostgreSQL URL; when absent the server runs on embedded PGlite under `dataDir`. */
+    databaseUrl: z.string().min(1).optional(),
+    dataDir: z.string().min(1).default("./data"),
+    batchSize: int(1, 10_000).default(1000),
+    batchDelayMs: int(0, 60_000).default(5),
+    queueLimit: int(1, 1_000_000).default(20_000),
+    skewSeconds: int(0, 86_400).default(300),
+    logLevel: z.enum(LOG_LEVELS).default("info"),
+    /** Largest request body: a full batch of 1,000 envelopes of 16 KiB plus JSON framing. */
+    bodyLimitBytes: int(1024, 1 << 30).default(17 * 1024 * 1024),
+    /**
+     * Witnesses the log submits every checkpoint to (C2SP tlog-witness at `<url>/add-checkpoint`),
+     * also published in /v1/log for clients to pin. A checkpoint carries at most 16 signatures:
+     * the log's and up to 15 cosignatures.
+     */
+    witnesses: z.array(witnessSchema).max(15).default([]),
+    /** How many witness cosignatures clients should require (published in /v1/log). */
+    quorum: int(0, 15).default(0),
+    /** Publish only checkpoints cosigned by this many witnesses (0: publish at once). */
+    publishQuorum: int(0, 15).default(0),
+    /** Re-submit the latest checkpoint to the witnesses this often while idle (0: never). */
+    witnessRefreshSeconds: int(0, 86_400).default(30),
+    /** In quorum mode, how long a write waits for the cosignatures before answering without. */
+    quorumWaitMs: int(0, 600_000).default(10_000),
+  })
+  .refine((c) => c.quorum <= c.witnesses.length, {
+    message: "quorum exceeds the number of witnesses",
+    path: ["quorum"],
+  })
+  .refine((c) => c.publishQuorum <= c.witnesses.length, {
+    message: "publishQuorum exceeds the number of witnesses",
+    path: ["publishQuorum"],
+  });
 
 export type ServerConfig = z.infer<typeof serverConfigSchema>;
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
@@ -59,6 +79,9 @@ const ENV: Record<string, keyof ServerConfig> = {
   TRUSTLOG_BODY_LIMIT_BYTES: "bodyLimitBytes",
   TRUSTLOG_WITNESSES: "witnesses",
   TRUSTLOG_QUORUM: "quorum",
+  TRUSTLOG_PUBLISH_QUORUM: "publishQuorum",
+  TRUSTLOG_WITNESS_REFRESH_SECONDS: "witnessRefreshSeconds",
+  TRUSTLOG_QUORUM_WAIT_MS: "quorumWaitMs",
 };
 
 /**

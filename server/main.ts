@@ -11,6 +11,7 @@ import { type App, createApp, LatestCheckpoint } from "./app.js";
 import { keyFilePath, pgliteDir, type ServerConfig } from "./config.js";
 import { type LogKey, loadOrCreateLogKey } from "./keys.js";
 import { createMetrics, type ServerMetrics } from "./metrics.js";
+import { Publication } from "./publication.js";
 import { Sequencer } from "./sequencer.js";
 import { LogStore } from "./store.js";
 
@@ -24,6 +25,7 @@ export interface RunningServer {
   readonly database: Database;
   readonly store: LogStore;
   readonly sequencer: Sequencer;
+  readonly publication: Publication;
   readonly metrics: ServerMetrics;
   readonly app: App;
   readonly logger: Logger;
@@ -57,7 +59,20 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   try {
     await runMigrations(database, SERVER_MIGRATIONS);
     const store = new LogStore(database);
-    const latest = new LatestCheckpoint(store);
+    // biome-ignore lint/style/useConst: assigned once the publication (which invalidates it) exists.
+    let latest: LatestCheckpoint;
+    const publication = new Publication({
+      database,
+      store,
+      witnesses: config.witnesses,
+      publishQuorum: config.publishQuorum,
+      refreshSeconds: config.witnessRefreshSeconds,
+      quorumWaitMs: config.quorumWaitMs,
+      logger,
+      clock,
+      onChange: () => latest.invalidate(),
+    });
+    latest = new LatestCheckpoint(() => publication.published());
     let sequencer: Sequencer | undefined;
     const metrics = createMetrics({
       queueDepth: () => sequencer?.queueDepth ?? 0,
@@ -75,19 +90,34 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       clock,
       logger,
       onBatch: (info) => metrics.batchSize.observe(info.size),
-      onCheckpoint: (_note, size) => {
+      onCheckpoint: (note, size) => {
         latest.invalidate();
         metrics.treeSize.set(size);
+        publication.checkpointCommitted(note, size);
       },
     });
     await sequencer.start();
     cleanup.push(() => sequencer!.stop());
+    await publication.start();
+    cleanup.push(async () => publication.stop());
+    // In quorum mode a write is answered with a checkpoint the witnesses cosigned.
+    const seq = sequencer;
+    const sink = {
+      get isLeader() {
+        return seq.isLeader;
+      },
+      get queueDepth() {
+        return seq.queueDepth;
+      },
+      submit: async (items: Parameters<Sequencer["submit"]>[0]) =>
+        publication.publish(await seq.submit(items)),
+    };
 
     const app = createApp({
       database,
       store,
       latest,
-      sequencer,
+      sequencer: sink,
       metrics,
       logger,
       log: { origin: config.origin, vkey: key.vkey, witnesses: config.witnesses, quorum: config.quorum },
@@ -122,6 +152,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       database,
       store,
       sequencer,
+      publication,
       metrics,
       app,
       logger,

@@ -1,0 +1,152 @@
+// What the log publishes, and how it gets its checkpoints witnessed (DESIGN.md §4, Witnessing).
+//
+// Every checkpoint the sequencer commits goes to the configured witnesses (C2SP tlog-witness,
+// through WitnessCollector); each verified cosignature line is stored with its checkpoint, so
+// /checkpoint serves the cosignatures collected so far and they survive a restart. While idle the
+// latest checkpoint is re-submitted every `refreshSeconds`, so cosignature timestamps stay fresh
+// and witnesses can vouch that the log is live.
+//
+// With `publishQuorum` k > 0, the log publishes (serves at /checkpoint, and answers writes with)
+// only checkpoints that k distinct configured witnesses have cosigned; the tree above the
+// latest published size is committed but not yet public, like a Tessera "await integration".
+
+import { and, desc, eq, gte, sql } from "drizzle-orm";
+import { proveInclusion } from "../core/proof.js";
+import type { Database } from "../node/db.js";
+import type { Logger } from "../node/log.js";
+import { checkpoints, cosignatures } from "./schema.js";
+import type { SubmitResult } from "./sequencer.js";
+import type { LogStore, StoredCheckpoint } from "./store.js";
+import { type CollectorWitness, WitnessCollector } from "./witnessing.js";
+
+export interface PublicationOptions {
+  database: Database;
+  store: LogStore;
+  witnesses: readonly CollectorWitness[];
+  publishQuorum: number;
+  refreshSeconds: number;
+  /** How long a write waits for the witness quorum before answering with what it has. */
+  quorumWaitMs: number;
+  logger: Logger;
+  clock: () => number;
+  /** Called when what /checkpoint serves may have changed. */
+  onChange: () => void;
+}
+
+export class Publication {
+  readonly collector: WitnessCollector | undefined;
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(private readonly opts: PublicationOptions) {
+    if (opts.witnesses.length > 0) {
+      this.collector = new WitnessCollector({
+        witnesses: opts.witnesses,
+        hashReader: (size) => opts.store.hashReader(size),
+        clock: opts.clock,
+        logger: opts.logger,
+        onCosignatures: (ev) => void this.record(ev.size, ev.witness, ev.lines),
+      });
+    }
+  }
+
+  /** Submits the latest stored checkpoint (after a restart) and starts the idle refresh. */
+  async start(): Promise<void> {
+    if (!this.collector) return;
+    const cp = await this.opts.store.latestCheckpoint();
+    if (cp) void this.collector.submit(cp.note, cp.size);
+    if (this.opts.refreshSeconds > 0) {
+      this.timer = setInterval(() => void this.collector?.refresh(), this.opts.refreshSeconds * 1000);
+      this.timer.unref();
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const w of this.waiters) w();
+  }
+
+  /** The sequencer committed a checkpoint: send it to the witnesses. */
+  checkpointCommitted(note: string, size: number): void {
+    void this.collector?.submit(note, size);
+  }
+
+  /** The checkpoint /checkpoint serves: the latest, or the latest with the quorum. */
+  published(): Promise<StoredCheckpoint | undefined> {
+    const k = this.opts.publishQuorum;
+    return k > 0 ? this.latestWithCosignatures(k) : this.opts.store.latestCheckpoint();
+  }
+
+  /**
+   * In quorum mode, holds write answers until a checkpoint covering them is published (or the
+   * wait times out: the events are committed either way; the answer then carries the log-signed
+   * checkpoint alone). Proofs are re-made against the checkpoint the answer carries.
+   */
+  async publish(results: SubmitResult[]): Promise<SubmitResult[]> {
+    const k = this.opts.publishQuorum;
+    let need = 0;
+    for (const r of results) if (!("error" in r)) need = Math.max(need, r.treeSize);
+    if (k === 0 || need === 0) return results;
+    const deadline = Date.now() + this.opts.quorumWaitMs;
+    let cp = await this.latestWithCosignatures(k, need);
+    while (!cp && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.waiters.delete(done);
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(done, Math.min(250, Math.max(1, deadline - Date.now())));
+        this.waiters.add(done);
+      });
+      cp = await this.latestWithCosignatures(k, need);
+    }
+    if (!cp) {
+      this.opts.logger.warn(
+        { size: need, quorum: k },
+        "witness quorum not reached in time; answering unwitnessed",
+      );
+      return results;
+    }
+    const note = cp.note + cp.cosignatures.join("");
+    const reader = this.opts.store.hashReader(cp.size);
+    const out: SubmitResult[] = [];
+    for (const r of results) {
+      if ("error" in r) out.push(r);
+      else
+        out.push({
+          ...r,
+          checkpoint: note,
+          treeSize: cp.size,
+          inclusion: r.treeSize === cp.size ? r.inclusion : await proveInclusion(r.index, cp.size, reader),
+        });
+    }
+    return out;
+  }
+
+  private async record(size: number, witness: string, lines: string[]): Promise<void> {
+    try {
+      // One line per witness and checkpoint (a witness key signs one line per request).
+      for (const line of lines) await this.opts.store.addCosignature(size, witness, `${line}\n`);
+      this.opts.onChange();
+      for (const w of [...this.waiters]) w();
+    } catch (err) {
+      this.opts.logger.error({ err, size, witness }, "could not store a cosignature");
+    }
+  }
+
+  private async latestWithCosignatures(k: number, atLeast = 0): Promise<StoredCheckpoint | undefined> {
+    const rows = await this.opts.database.db
+      .select({ size: checkpoints.size })
+      .from(checkpoints)
+      .innerJoin(cosignatures, eq(cosignatures.size, checkpoints.size))
+      .where(and(gte(checkpoints.size, atLeast)))
+      .groupBy(checkpoints.size)
+      .having(sql`count(*) >= ${k}`)
+      .orderBy(desc(checkpoints.size))
+      .limit(1);
+    const size = rows[0]?.size;
+    return size === undefined ? undefined : this.opts.store.checkpointAt(size);
+  }
+}
