@@ -3,16 +3,16 @@
 // read here sees a committed batch as a whole or not at all.
 //
 // Durability: everything a LogStore method returns was committed, hence durable (node/db.ts).
-// The tile cache holds bytes that can never change: a full tile is immutable, and a partial tile
+// The tile caches hold bytes that can never change: a full tile is immutable, and a partial tile
 // only grows, so any cached prefix long enough for the width asked for is still correct.
 
 import { fileURLToPath } from "node:url";
 import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import { TrustlogError } from "../core/errors.js";
 import { ORG_EVENT_TYPES } from "../core/event.js";
-import { type HashReader, type NodeId, nodeHash } from "../core/merkle.js";
+import type { HashReader } from "../core/merkle.js";
 import type { AccountState, OrgState } from "../core/policy.js";
-import { TILE_HEIGHT, TILE_WIDTH } from "../core/tiles.js";
+import { FULL_TILE_BYTES, TileCache, type TileId, tileHashReader } from "../core/tiles.js";
 import { type Database, runMigrations } from "../node/db.js";
 import { checkpoints, cosignatures, entries, logHead, tiles } from "./schema.js";
 import { accountKey, loadAccounts, loadOrgs } from "./state-cache.js";
@@ -86,60 +86,24 @@ export class Lru<K, V> {
 }
 
 const tileKey = (level: number, index: number) => level * 2 ** 46 + index;
-const FULL = TILE_WIDTH * HASH;
-
-interface CachedTile {
-  /** The tile's row: 256 hashes when full, else the longest partial content seen. */
-  data: Uint8Array;
-  /** Full tiles only: all 511 nodes, rise by rise (256 row hashes, then 128, …, then the root). */
-  tree: Uint8Array | undefined;
-}
-
-function fullTileTree(data: Uint8Array): Uint8Array {
-  const tree = new Uint8Array((2 * TILE_WIDTH - 1) * HASH);
-  tree.set(data);
-  let from = 0;
-  let to = TILE_WIDTH;
-  for (let n = TILE_WIDTH / 2; n >= 1; n /= 2) {
-    for (let i = 0; i < n; i++) {
-      const l = (from + 2 * i) * HASH;
-      tree.set(nodeHash(tree.subarray(l, l + HASH), tree.subarray(l + HASH, l + 2 * HASH)), (to + i) * HASH);
-    }
-    from = to;
-    to += n;
-  }
-  return tree;
-}
-
-/** The node at `rise` above a partial tile's row, hashed on demand (memoised for one call). */
-function partialNode(
-  row: Uint8Array,
-  rise: number,
-  offset: number,
-  memo: Map<string, Uint8Array>,
-  prefix: string,
-): Uint8Array {
-  if (rise === 0) return row.slice(offset * HASH, (offset + 1) * HASH);
-  const key = `${prefix}${rise}/${offset}`;
-  let h = memo.get(key);
-  if (!h) {
-    h = nodeHash(
-      partialNode(row, rise - 1, 2 * offset, memo, prefix),
-      partialNode(row, rise - 1, 2 * offset + 1, memo, prefix),
-    );
-    memo.set(key, h);
-  }
-  return h;
-}
 
 export class LogStore {
-  private readonly tileCache: Lru<number, CachedTile>;
+  /** Raw tile bytes, the longest seen per tile (what /tile/* serves and the sequencer resumes from). */
+  private readonly tileBytes: Lru<number, Uint8Array>;
+  /**
+   * Hashed-up tile interiors for proofs, shared by every request. Keyed by tile path with its
+   * width (`tile/0/x001/234.p/17`), so a partial tile cached at one width is never used for a
+   * larger tree: that tree names the same tile at another width, a different key. The content
+   * at any one width never changes once committed, so no entry ever goes stale.
+   */
+  private proofTiles: TileCache;
 
   constructor(
     readonly database: Database,
-    opts: LogStoreOptions = {},
+    private readonly opts: LogStoreOptions = {},
   ) {
-    this.tileCache = new Lru(opts.tileCacheSize ?? 8192);
+    this.tileBytes = new Lru(opts.tileCacheSize ?? 8192);
+    this.proofTiles = new TileCache(opts.tileCacheSize ?? 8192);
   }
 
   private get db() {
@@ -211,8 +175,8 @@ export class LogStore {
    * latest size; undefined when no leaf reaches it yet. Callers serving `.p/<W>` take a prefix.
    */
   async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
-    const cached = this.tileCache.get(tileKey(level, index));
-    if (cached?.tree) return cached.data;
+    const cached = this.tileBytes.get(tileKey(level, index));
+    if (cached?.length === FULL_TILE_BYTES) return cached;
     const rows = await this.db
       .select({ data: tiles.data })
       .from(tiles)
@@ -222,87 +186,45 @@ export class LogStore {
     return data;
   }
 
-  /** Keeps the longest bytes seen for a tile (the sequencer calls this after each commit). */
+  /**
+   * Keeps the longest committed bytes seen for a tile (the sequencer calls this after each
+   * commit, never before: an uncommitted tile must not be served).
+   */
   rememberTile(level: number, index: number, data: Uint8Array): void {
     const key = tileKey(level, index);
-    const cached = this.tileCache.get(key);
-    if (cached && cached.data.length >= data.length) return;
-    if (data.length === FULL) {
-      const tree = fullTileTree(data);
-      this.tileCache.set(key, { data: tree.subarray(0, FULL), tree });
-    } else {
-      this.tileCache.set(key, { data, tree: undefined });
-    }
+    const cached = this.tileBytes.get(key);
+    if (cached && cached.length >= data.length) return;
+    this.tileBytes.set(key, data);
   }
 
-  /** Forgets every cached tile (after a failed transaction whose tiles were remembered early). */
+  /** Forgets every cached tile (leadership changed, or a commit's outcome is unknown). */
   dropTileCache(): void {
-    this.tileCache.clear();
+    this.tileBytes.clear();
+    this.proofTiles = new TileCache(this.opts.tileCacheSize ?? 8192);
   }
 
-  private async cachedTile(level: number, index: number, width: number): Promise<CachedTile> {
-    const want = width * HASH;
-    let cached = this.tileCache.get(tileKey(level, index));
-    if (!cached || cached.data.length < want) {
-      await this.readTile(level, index);
-      cached = this.tileCache.get(tileKey(level, index));
-    }
-    if (!cached || cached.data.length < want) {
-      throw new TrustlogError("TILE_MISSING", `tile ${level}/${index} has fewer than ${width} hashes`, {
-        level,
-        index,
-        width,
+  /** Tile `t` at exactly its width, from the bytes cache or the database. */
+  private readonly tileAtWidth = async (t: TileId): Promise<Uint8Array> => {
+    const want = t.width * HASH;
+    let data = this.tileBytes.get(tileKey(t.level, t.index));
+    if (!data || data.length < want) data = await this.readTile(t.level, t.index);
+    if (!data || data.length < want) {
+      throw new TrustlogError("TILE_MISSING", `tile ${t.level}/${t.index} has fewer than ${t.width} hashes`, {
+        level: t.level,
+        index: t.index,
+        width: t.width,
       });
     }
-    return cached;
-  }
+    return data.subarray(0, want);
+  };
 
   /**
-   * A HashReader over the tree of `size` leaves (size must not exceed the committed size).
-   * Full tiles come from the cache with every interior node precomputed, so a proof on a warm
-   * cache costs lookups, not hashing; partial tiles are hashed per call.
+   * A HashReader over the tree of `size` leaves (size must not exceed the committed size),
+   * through the shared tile cache: a proof on a warm cache costs lookups, each tile interior
+   * being hashed once for the life of the cache (partial tiles once per width).
    */
   hashReader(size: number): HashReader {
-    if (!Number.isSafeInteger(size) || size < 0)
-      throw new TrustlogError("BAD_RANGE", `not a tree size: ${size}`);
-    return {
-      readHashes: async (nodes: readonly NodeId[]) => {
-        const located = nodes.map((n) => {
-          if (!Number.isInteger(n.level) || n.level < 0 || !Number.isSafeInteger(n.index) || n.index < 0) {
-            throw new TrustlogError("NODE_NOT_FOUND", `bad node (${n.level}, ${n.index})`);
-          }
-          if ((n.index + 1) * 2 ** n.level > size) {
-            throw new TrustlogError(
-              "NODE_NOT_FOUND",
-              `node (${n.level}, ${n.index}) is not complete in a tree of ${size}`,
-            );
-          }
-          const level = Math.floor(n.level / TILE_HEIGHT);
-          const rise = n.level % TILE_HEIGHT;
-          const perTile = 2 ** (TILE_HEIGHT - rise);
-          const index = Math.floor(n.index / perTile);
-          const row = Math.floor(size / 2 ** (TILE_HEIGHT * level));
-          const width = Math.min(TILE_WIDTH, row - index * TILE_WIDTH);
-          return { level, index, width, rise, offset: n.index - index * perTile };
-        });
-        const tilesNeeded = new Map<number, Promise<CachedTile>>();
-        for (const l of located) {
-          const k = tileKey(l.level, l.index);
-          if (!tilesNeeded.has(k)) tilesNeeded.set(k, this.cachedTile(l.level, l.index, l.width));
-        }
-        const got = new Map<number, CachedTile>();
-        await Promise.all([...tilesNeeded].map(async ([k, p]) => got.set(k, await p)));
-        const memo = new Map<string, Uint8Array>();
-        return located.map((l) => {
-          const t = got.get(tileKey(l.level, l.index))!;
-          if (l.width === TILE_WIDTH && t.tree) {
-            const at = (2 * TILE_WIDTH - ((2 * TILE_WIDTH) >> l.rise) + l.offset) * HASH;
-            return t.tree.slice(at, at + HASH);
-          }
-          return partialNode(t.data, l.rise, l.offset, memo, `${l.level}/${l.index}/`);
-        });
-      },
-    };
+    return tileHashReader(this.tileAtWidth, size, this.proofTiles);
   }
 
   /** Canonical envelopes of entries [start, start+count), in order (fewer past the end). */

@@ -164,6 +164,37 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
     expect((await store.getAccount("acme", "u3"))?.keys["alice-phone"]?.pub).toBe(testKey("alice-phone").pub);
   });
 
+  it("a warm tile cache never answers a larger tree from a partial tile cached at a smaller one", async () => {
+    const h = new History();
+    const { store, sequencer } = await startSequencer(database, { history: h });
+    await sequencer.submit(items(h.append(h.orgCreate("acme", { admins: [root] })).envelope));
+    const grow = async (n: number) => {
+      const batch = [];
+      for (let i = 0; i < n; i++)
+        batch.push(h.append(h.invite("acme", `u${h.entries.length}`, admin(root))).envelope);
+      for (const r of await sequencer.submit(items(...batch))) ok(r);
+    };
+    const proveAll = async (size: number) => {
+      const at = await store.checkpointAt(size);
+      // Every leaf, so that every partial tile of this size is read and hashed into the cache.
+      for (let index = 0; index < size; index++) {
+        const proof = await proveInclusion(index, size, store.hashReader(size));
+        checkInclusion(h.entries[index]!.leafHash, index, size, proof, at!.root);
+      }
+    };
+    // 40 leaves (partial level-0 tile), then 300 (one full tile and a new partial one), then
+    // 520 (a second full tile, a level-1 tile of width 2): each time the same store, warm.
+    await grow(39);
+    await proveAll(40);
+    await grow(260);
+    await proveAll(300);
+    await proveAll(40);
+    await grow(220);
+    await proveAll(520);
+    await proveAll(300);
+    await sequencer.stop();
+  });
+
   it("keeps witness cosignatures per checkpoint, a newer line from the same witness replacing the older", async () => {
     const { store, sequencer } = await startSequencer(database);
     await store.addCosignature(0, "w1.example", "— w1.example AAAA\n");
