@@ -1,25 +1,79 @@
-// `npm start`: a complete local trustlog on embedded PGlite under ./data, with the log key
-// generated on first run. Each part is one start/stop pair, so that more parts (a witness) slot
-// in beside the log server; signals are handled here and nowhere below.
+// `npm start`: a complete local trustlog on embedded PGlite under ./data: the log server (its key
+// generated on first run and kept in the data directory) and one witness that witnesses it (its
+// own key and database under ./data/witness), so a newcomer sees cosigned checkpoints at once.
+// Each part is one start/stop pair; signals are handled here and nowhere below.
+//
+// Environment: the log server's TRUSTLOG_* variables (see docs/operations.md), plus
+// TRUSTLOG_WITNESS_PORT (default 7380) for the bundled witness, or TRUSTLOG_WITNESS_PORT=off to
+// run the log alone.
 
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1, parseVerifierKey } from "../core/note.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
-import { loadServerConfig } from "../server/config.js";
+import { keyFilePath, loadServerConfig, type ServerConfig } from "../server/config.js";
+import { loadOrCreateLogKey } from "../server/keys.js";
 import { startServer, stopServer } from "../server/main.js";
+import { parseWitnessConfig } from "../witness/config.js";
+import { startWitness, stopWitness } from "../witness/main.js";
 
 type Part = { name: string; stop: () => Promise<void> };
 
-async function startLog(): Promise<Part> {
-  const config = loadServerConfig(process.env);
-  const server = await startServer(config);
-  if (server.key.created) process.stdout.write(`generated the log key; vkey: ${server.key.vkey}\n`);
-  process.stdout.write(`log server:  ${server.url}  (origin ${config.origin}, vkey ${server.key.vkey})\n`);
-  return { name: "log server", stop: () => stopServer(server) };
+/** The bundled witness's key: created once (cosignature/v1, type 0x04), mode 0600. */
+function witnessKeyFile(dir: string): string {
+  const file = join(dir, "witness.key");
+  if (!existsSync(file)) {
+    mkdirSync(dir, { recursive: true });
+    const { skey } = generateSignerKey(
+      "witness.localhost",
+      new Uint8Array(randomBytes(32)),
+      NOTE_TYPE_COSIGNATURE_V1,
+    );
+    writeFileSync(file, `${skey}\n`, { mode: 0o600, flag: "wx" });
+  }
+  return file;
 }
 
-useNativeEd25519();
+async function startBundledWitness(config: ServerConfig, port: number) {
+  // The log key must exist before the witness can be told which key signs the log.
+  const logKey = loadOrCreateLogKey(keyFilePath(config), config.origin);
+  if (logKey.created) process.stdout.write(`generated the log key; vkey: ${logKey.vkey}\n`);
+  const dir = join(config.dataDir, "witness");
+  const logHost = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const witness = await startWitness(
+    parseWitnessConfig({
+      host: config.host,
+      port,
+      keyFile: witnessKeyFile(dir),
+      dataDir: join(dir, "pglite"),
+      // Pushes come from the log; pulling too means the witness keeps up after its own restart.
+      logs: [{ origin: config.origin, vkeys: [logKey.vkey], url: `http://${logHost}:${config.port}` }],
+      logLevel: config.logLevel,
+    }),
+  );
+  process.stdout.write(`witness:     ${witness.url}  (vkey ${witness.vkey})\n`);
+  return witness;
+}
+
 const parts: Part[] = [];
 try {
-  parts.push(await startLog());
+  useNativeEd25519();
+  let config = loadServerConfig(process.env);
+  const witnessPort = process.env.TRUSTLOG_WITNESS_PORT ?? "7380";
+  if (witnessPort !== "off" && config.witnesses.length === 0) {
+    const witness = await startBundledWitness(config, Number(witnessPort));
+    parts.push({ name: "witness", stop: () => stopWitness(witness) });
+    const w = { name: parseVerifierKey(witness.vkey).name, vkey: witness.vkey, url: witness.url };
+    config = { ...config, witnesses: [w], quorum: Math.max(config.quorum, 1) };
+  }
+  const server = await startServer(config);
+  parts.push({ name: "log server", stop: () => stopServer(server) });
+  if (server.key.created) process.stdout.write(`generated the log key; vkey: ${server.key.vkey}\n`);
+  process.stdout.write(`log server:  ${server.url}  (origin ${config.origin}, vkey ${server.key.vkey})\n`);
+  process.stdout.write(
+    `try:         curl ${server.url}/checkpoint   (cosigned by the witness within seconds)\n`,
+  );
 } catch (err) {
   process.stderr.write(`start failed: ${(err as Error).message}\n`);
   for (const p of parts.reverse()) await p.stop();
@@ -31,7 +85,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (stopping) process.exit(signal === "SIGINT" ? 130 : 143);
   stopping = true;
   process.stderr.write(`${signal}: stopping\n`);
-  // Reverse order: later parts may depend on earlier ones (a witness on the log).
+  // Reverse order: the log server first, so it stops submitting to the witness.
   for (const p of [...parts].reverse()) {
     await p.stop().catch((err: Error) => process.stderr.write(`${p.name}: ${err.message}\n`));
   }
