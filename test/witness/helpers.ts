@@ -39,7 +39,7 @@ export class TestLog {
 
   fork(): TestLog {
     const f = Object.create(TestLog.prototype) as TestLog;
-    Object.assign(f, this, { leaves: [...this.leaves] });
+    Object.assign(f, this, { leaves: [...this.leaves], tree: undefined });
     return f;
   }
 
@@ -47,8 +47,15 @@ export class TestLog {
     return this.leaves.length;
   }
 
-  reader(size = this.size) {
-    return memoryHashReader(this.leaves.slice(0, size));
+  // One memory tree over all leaves, rebuilt only after appends: any node of the tree at a
+  // smaller size is a complete subtree, so the same reader serves every size.
+  private tree: { leaves: number; reader: ReturnType<typeof memoryHashReader> } | undefined;
+
+  reader(_size = this.size) {
+    if (this.tree?.leaves !== this.leaves.length) {
+      this.tree = { leaves: this.leaves.length, reader: memoryHashReader(this.leaves) };
+    }
+    return this.tree.reader;
   }
 
   async root(size = this.size): Promise<Uint8Array> {
