@@ -2,7 +2,7 @@
 // real PostgreSQL and on PGlite, against a real witness listening on a loopback port.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { toBase64, utf8 } from "../../core/bytes.js";
+import { toBase64 } from "../../core/bytes.js";
 import { formatCheckpoint } from "../../core/checkpoint.js";
 import { cosignatureTimestamp } from "../../core/cosignature.js";
 import { openNote, parseNote, parseSignerKey, parseVerifierKey, signNote } from "../../core/note.js";
