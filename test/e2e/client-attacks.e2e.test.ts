@@ -68,8 +68,9 @@ class Log {
     return this.history.entries.length;
   }
 
-  async start(): Promise<void> {
-    this.proc = await startLog(this.id, this.db.url, this.witnesses, this.dataDir);
+  /** Starts (or restarts) the log process on its database; `env` overrides its settings. */
+  async start(env: Record<string, string> = {}): Promise<void> {
+    this.proc = await startLog(this.id, this.db.url, this.witnesses, this.dataDir, env);
   }
 
   /** Graceful: the sequencer drains and the database connections close (needed for TEMPLATE). */
@@ -247,7 +248,33 @@ describe("a sender's client refuses what a dishonest log operator serves", () =>
     expect(cli.json).toMatchObject({ ok: false, error: { code: "QUORUM_NOT_MET", quorum: 2 } });
     // The refusal left the sender's trust state where it was.
     expect((await senderStore.load(main.id.vkey)).checkpoint?.size).toBe(4);
-  }, 60_000);
+
+    // The operator restarts the log showing its checkpoints to w0 alone (as it would to show
+    // a view the other witnesses must not see): the next checkpoint is signed by the log and
+    // cosigned by w0 only, short of the sender's 2 of 3.
+    await main.stop();
+    const onlyW0 = JSON.stringify(JSON.parse(witnesses.config()).slice(0, 1));
+    await main.start({ TRUSTLOG_WITNESSES: onlyW0, TRUSTLOG_QUORUM: "1" });
+    await main.submit(main.history.orgCreate("globex", { admins: [ROOT] }));
+    await untilCosigned(main.url, { names: [witnesses.names[0]!] }, 1, main.size);
+    const lone = await refusal(verifyKey(verifyOpts(main)));
+    expect(lone.code).toBe("QUORUM_NOT_MET");
+    expect(lone.details).toEqual({ cosigned: [witnesses.names[0]], quorum: 2 });
+    const cli2 = await verifyCli([...cliArgs(main.url, main.id.vkey), "--state", stateFile]);
+    expect(cli2.code).toBe(1);
+    expect(cli2.json).toMatchObject({
+      ok: false,
+      error: { code: "QUORUM_NOT_MET", cosigned: [witnesses.names[0]] },
+    });
+    expect((await senderStore.load(main.id.vkey)).checkpoint?.size).toBe(4);
+
+    // Back with all three witnesses: the restarted log re-submits that checkpoint, an append
+    // of what they cosigned before, so they cosign it and the sender accepts it.
+    await main.stop();
+    await main.start();
+    await main.cosigned(3);
+    expect((await verifyKey(verifyOpts(main))).checkpoint.size).toBe(main.size);
+  }, 90_000);
 
   it("2. refuses a rolled-back checkpoint that still carries valid cosignatures: ROLLBACK", async () => {
     // The operator keeps a copy of the database at size M...
