@@ -3,7 +3,7 @@
 // own key and database under ./data/witness), so a newcomer sees cosigned checkpoints at once.
 // Each part is one start/stop pair; signals are handled here and nowhere below.
 //
-// Environment: the log server's TRUSTLOG_* variables (see docs/operations.md), plus
+// Environment: the log server's TRUSTLOG_* variables (docs/api.md, Configuration), plus
 // TRUSTLOG_WITNESS_PORT (default 7380) for the bundled witness, or TRUSTLOG_WITNESS_PORT=off to
 // run the log alone.
 
