@@ -7,13 +7,22 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { toBase64 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
-import { checkSignatures, type ParsedEnvelope, parseEnvelope } from "../../core/event.js";
+import { type ParsedEnvelope, parseEnvelope } from "../../core/event.js";
 import { proveInclusion } from "../../core/proof.js";
 import type { AppDeps } from "../app.js";
 import { type ErrorBody, errorBody, errorResponse } from "../http-errors.js";
 import type { SubmitResult } from "../sequencer.js";
+import { inlineVerifier, type SignatureVerifier, VerifyPool } from "../verify-pool.js";
 
 export const MAX_BATCH = 1000;
+
+/**
+ * Shared by every app in the process. TRUSTLOG_VERIFY_THREADS sets how many verifier threads
+ * (default 1); 0 keeps verification on the event loop.
+ */
+const verifyThreads = Number(process.env.TRUSTLOG_VERIFY_THREADS ?? "1");
+const signatureVerifier: SignatureVerifier =
+  Number.isInteger(verifyThreads) && verifyThreads > 0 ? new VerifyPool(verifyThreads) : inlineVerifier;
 
 type ItemResult =
   | { index: number; leafHash: string; inclusion: string[]; duplicate?: true }
@@ -37,13 +46,22 @@ export function eventRoutes(deps: AppDeps): Hono {
       const checked = items.map((item): ParsedEnvelope | TrustlogError => {
         try {
           // A lone envelope is parsed from its text, so the 16 KiB cap applies to what was sent.
-          const parsed = parseEnvelope(batch ? item : text);
-          checkSignatures(parsed.envelope);
-          return parsed;
+          return parseEnvelope(batch ? item : text);
         } catch (err) {
           if (err instanceof TrustlogError) return err;
           throw err;
         }
+      });
+      // Signatures on the verifier thread (server/verify-pool.ts), over the canonical leaves:
+      // exactly the bytes that would be logged. Still all of them before anything is queued.
+      const parsedAt: number[] = [];
+      for (let i = 0; i < checked.length; i++) if (!(checked[i] instanceof TrustlogError)) parsedAt.push(i);
+      const verdicts = await signatureVerifier.verify(
+        parsedAt.map((i) => (checked[i] as ParsedEnvelope).leaf),
+      );
+      parsedAt.forEach((i, k) => {
+        const bad = verdicts[k];
+        if (bad) checked[i] = bad;
       });
       const valid = checked.filter((x): x is ParsedEnvelope => !(x instanceof TrustlogError));
 
@@ -61,6 +79,17 @@ export function eventRoutes(deps: AppDeps): Hono {
       }
       const reader = top ? deps.store.hashReader(top.treeSize) : undefined;
 
+      // Proofs of one batch share most of their hashes (the same objects): encode each once.
+      const b64 = new Map<Uint8Array, string>();
+      const encode = (h: Uint8Array) => {
+        let t = b64.get(h);
+        if (t === undefined) {
+          t = toBase64(h);
+          b64.set(h, t);
+        }
+        return t;
+      };
+
       const results: ItemResult[] = [];
       let next = 0;
       for (const x of checked) {
@@ -77,7 +106,7 @@ export function eventRoutes(deps: AppDeps): Hono {
         results.push({
           index: r.index,
           leafHash: toBase64(r.leafHash),
-          inclusion: inclusion.map(toBase64),
+          inclusion: inclusion.map(encode),
           ...(r.duplicate ? { duplicate: true as const } : {}),
         });
       }

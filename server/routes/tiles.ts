@@ -4,11 +4,12 @@
 
 import { Hono } from "hono";
 import { TrustlogError } from "../../core/errors.js";
-import { encodeEntryBundle, parseTilePath, TILE_WIDTH } from "../../core/tiles.js";
+import { encodeEntryBundle, FULL_TILE_BYTES, parseTilePath, TILE_WIDTH } from "../../core/tiles.js";
 import type { AppDeps } from "../app.js";
 
 const HASH = 32;
 const IMMUTABLE = "public, max-age=31536000, immutable";
+const FULL_HEADERS = { "Content-Type": "application/octet-stream", "Cache-Control": IMMUTABLE };
 
 export function tileRoutes(deps: AppDeps): Hono {
   const app = new Hono();
@@ -25,6 +26,13 @@ export function tileRoutes(deps: AppDeps): Hono {
 
   app.get("/tile/*", async (c) => {
     const tile = parseTilePath(c.req.path.slice(1));
+    if (tile.kind === "hash" && tile.width === TILE_WIDTH) {
+      // The hot path, without the checkpoint: a full tile in storage was committed in the same
+      // transaction as a checkpoint that covers it, so it is published; and its bytes never
+      // change, so the store's cached copy is served as it is.
+      const data = await deps.store.readTile(tile.level, tile.index);
+      if (data?.length === FULL_TILE_BYTES) return c.body(data as Uint8Array<ArrayBuffer>, 200, FULL_HEADERS);
+    }
     const size = (await deps.latest.get())?.size ?? 0;
     const level = tile.kind === "hash" ? tile.level : 0;
     // How many hashes tile (level, index) holds at the published size: 256 for a full tile,
