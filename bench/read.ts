@@ -10,7 +10,7 @@
 // next run with the same --leaves.
 
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -40,6 +40,11 @@ const { values: args } = parseArgs({
       default: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
     },
     keep: { type: "boolean", default: false },
+    /** An already running log serving the seeded database (for profiling it). */
+    url: { type: "string" },
+    /** Server process id, to report its CPU time per request when --url is given. */
+    pid: { type: "string" },
+    scenarios: { type: "string", default: "tiles,proofs" },
   },
 });
 const LEAVES = Number(args.leaves);
@@ -86,7 +91,7 @@ async function seed(): Promise<void> {
     await seq.start();
     return seq;
   };
-  let sequencer = await newSequencer();
+  const sequencer = await newSequencer();
   const now = Math.floor(Date.now() / 1000);
   const org = `bench-${randomBytes(3).toString("hex")}`;
   const adminSeed = new Uint8Array(randomBytes(32));
@@ -124,12 +129,6 @@ async function seed(): Promise<void> {
     );
     // Sign the next chunk while the sequencer commits this one.
     await inFlight;
-    // A fresh sequencer (fresh state cache) every 150,000 leaves: the state cache of
-    // server/state-cache.ts forgets cached orgs when it overflows 200,000 records (reported).
-    if (Math.floor((done - have) / 150_000) !== Math.floor((done - have - n) / 150_000)) {
-      await sequencer.stop();
-      sequencer = await newSequencer();
-    }
     inFlight = sequencer.submit(items).then((rs) => {
       const bad = rs.find((r) => "error" in r);
       if (bad) throw (bad as { error: Error }).error;
@@ -148,7 +147,23 @@ async function seed(): Promise<void> {
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.floor((p / 100) * (xs.length - 1))]!;
 
-async function measure(url: string, name: string, path: () => string): Promise<{ rps: number; p99: number }> {
+/** CPU time (user + system, all threads) the server process has used so far, in ms (Linux). */
+function serverCpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+interface Measured {
+  rps: number;
+  p99: number;
+  /** The server's own CPU time per answered request, in microseconds. */
+  serverUs: number | undefined;
+}
+
+async function measure(url: string, name: string, path: () => string, pid?: number): Promise<Measured> {
+  const cpu0 = serverCpuMs(pid);
   const result = await autocannon({
     url,
     connections: Number(args.connections),
@@ -162,11 +177,20 @@ async function measure(url: string, name: string, path: () => string): Promise<{
   });
   const errors = result.non2xx + result.errors;
   if (errors > 0) console.log(`  ${name}: ${errors} failed requests`);
-  return { rps: result.requests.average, p99: result.latency.p99 };
+  const cpu1 = serverCpuMs(pid);
+  const serverUs =
+    cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1000) / Math.max(1, result.requests.total) : undefined;
+  return { rps: result.requests.average, p99: result.latency.p99, serverUs };
 }
 
-await seed();
-const log = await startTrustlog(
+if (!args.url) await seed();
+const log = args.url
+  ? {
+      url: args.url,
+      child: { pid: args.pid ? Number(args.pid) : undefined },
+      stop: async () => {},
+    }
+  : await startTrustlog(
   [
     "serve",
     "--database-url",
@@ -191,13 +215,15 @@ try {
     ["full tiles", () => `/tile/0/${formatTileIndex(rnd(fullTiles))}`],
     ["inclusion proofs", () => `/v1/proof/inclusion?index=${rnd(size)}&size=${size}`],
   ];
-  for (const [name, path] of scenarios) {
+  const wanted = args.scenarios!.split(",");
+  for (const [name, path] of scenarios.filter(([n]) => wanted.includes(n.split(" ")[1]!))) {
     await measure(log.url, name, path); // warm-up: fills the tile cache
     const runs = [];
     for (let i = 0; i < Number(args.runs); i++) {
-      const r = await measure(log.url, name, path);
+      const r = await measure(log.url, name, path, log.child.pid);
       runs.push(r);
-      console.log(`  ${name} run ${i + 1}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms`);
+      const cpu = r.serverUs === undefined ? "" : `, server CPU ${r.serverUs.toFixed(0)} µs/request`;
+      console.log(`  ${name} run ${i + 1}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms${cpu}`);
     }
     console.log(
       `${name} median: ${pct(
@@ -206,12 +232,15 @@ try {
       ).toFixed(0)} req/s, p99 ${pct(
         runs.map((r) => r.p99),
         50,
-      )} ms`,
+      )} ms, server CPU ${pct(
+        runs.map((r) => r.serverUs ?? Number.NaN),
+        50,
+      ).toFixed(0)} µs/request`,
     );
   }
 } finally {
   await log.stop();
-  if (!args.keep) {
+  if (!args.keep && !args.url) {
     const admin = postgres(base.toString(), { max: 1, onnotice: () => {} });
     await admin.unsafe(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
     await admin.end();

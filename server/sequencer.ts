@@ -346,8 +346,11 @@ export class Sequencer {
       }
     }
 
-    const existing = await store.findLeaves(items.map((it) => it.leafHash));
-    await this.state.preload(items.map((it) => it.envelope.event));
+    // Independent reads: one round trip's wait instead of two (PGlite just queues them).
+    const [existing] = await Promise.all([
+      store.findLeaves(items.map((it) => it.leafHash)),
+      this.state.preload(items.map((it) => it.envelope.event)),
+    ]);
 
     // Decide every event in order against the state as of its position in the log.
     const overlayOrgs = new Map<string, OrgState>();

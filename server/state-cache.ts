@@ -215,34 +215,29 @@ export async function saveState(
       on conflict (org, id) do update set
         status = excluded.status, external_id = excluded.external_id, ever_active = excluded.ever_active,
         head_seq = excluded.head_seq, head_leaf_hash = excluded.head_leaf_hash, head_index = excluded.head_index`);
-    const keyRows = as.flatMap((a) =>
-      Object.values(a.keys).map((k) => ({
-        org: a.org,
-        account: a.id,
-        keyId: k.id,
-        alg: k.alg,
-        use: k.use,
-        pub: fromBase64(k.pub),
-        status: k.revokedIndex === undefined ? "active" : "revoked",
-        addedIndex: k.addedIndex,
-        revokedIndex: k.revokedIndex ?? null,
-        revokeReason: k.revokeReason ?? null,
-      })),
-    );
-    // Keys are never removed from a record, only revoked: upsert them all.
-    await insertChunked(keyRows, (c) =>
-      tx
-        .insert(accountKeys)
-        .values(c)
-        .onConflictDoUpdate({
-          target: [accountKeys.org, accountKeys.account, accountKeys.keyId],
-          set: {
-            status: sql`excluded.status`,
-            revokedIndex: sql`excluded.revoked_index`,
-            revokeReason: sql`excluded.revoke_reason`,
-          },
-        }),
-    );
+    const keys = as.flatMap((a) => Object.values(a.keys).map((k) => ({ a, k })));
+    // Keys are never removed from a record, only revoked: upsert them all, in one statement
+    // like the accounts (building a thousand-row drizzle insert cost more CPU than the commit).
+    if (keys.length > 0) {
+      await tx.execute(sql`
+        insert into ${accountKeys} (org, account, key_id, alg, use, pub, status, added_index,
+                                    revoked_index, revoke_reason)
+        select o, a, i, g, u, decode(p, 'hex'), s, n::bigint, r::bigint, w
+        from unnest(${sql.param(keys.map(({ a }) => a.org))}::text[],
+                    ${sql.param(keys.map(({ a }) => a.id))}::text[],
+                    ${sql.param(keys.map(({ k }) => k.id))}::text[],
+                    ${sql.param(keys.map(({ k }) => k.alg))}::text[],
+                    ${sql.param(keys.map(({ k }) => k.use))}::text[],
+                    ${sql.param(keys.map(({ k }) => hex(fromBase64(k.pub))))}::text[],
+                    ${sql.param(keys.map(({ k }) => (k.revokedIndex === undefined ? "active" : "revoked")))}::text[],
+                    ${sql.param(keys.map(({ k }) => String(k.addedIndex)))}::text[],
+                    ${sql.param(keys.map(({ k }) => (k.revokedIndex === undefined ? null : String(k.revokedIndex))))}::text[],
+                    ${sql.param(keys.map(({ k }) => k.revokeReason ?? null))}::text[])
+          as x(o, a, i, g, u, p, s, n, r, w)
+        on conflict (org, account, key_id) do update set
+          status = excluded.status, revoked_index = excluded.revoked_index,
+          revoke_reason = excluded.revoke_reason`);
+    }
   }
 }
 
