@@ -12,7 +12,7 @@
 //   paced     one envelope per POST at a fixed 1,000 events/s (open loop), for latency.
 
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -31,6 +31,8 @@ const { values: args } = parseArgs({
     orgs: { type: "string", default: "10" },
     /** An already running log (for profiling it); default: start one on a fresh database. */
     url: { type: "string" },
+    /** The --url server's process id, to report its CPU time per event. */
+    pid: { type: "string" },
     scenarios: { type: "string", default: "single,batch100,paced" },
     "database-url": {
       type: "string",
@@ -186,13 +188,23 @@ interface Result {
   eventsPerSecond: number;
   p50: number;
   p99: number;
+  /** The server process's CPU time (all its threads) per event, in microseconds. */
+  serverUs: number | undefined;
 }
 
-async function scenario(url: string, name: string, run: number): Promise<Result> {
+/** CPU time (user + system, all threads) a process has used so far, in ms (Linux only). */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, 100 ticks a second
+}
+
+async function scenario(url: string, name: string, run: number, pid?: number): Promise<Result> {
   const now = Math.floor(Date.now() / 1000);
   const phases = buildMix(`${name}-${run}-${randomBytes(3).toString("hex")}`, now);
   const events = phases.reduce((n, p) => n + p.length, 0);
   const latencies: number[] = [];
+  const cpu0 = cpuMs(pid);
   const started = performance.now();
   for (const phase of phases) {
     if (name === "single") latencies.push(...(await closedLoop(url, phase, 64)));
@@ -203,11 +215,13 @@ async function scenario(url: string, name: string, run: number): Promise<Result>
     } else latencies.push(...(await openLoop(url, phase, 1000)));
   }
   const seconds = (performance.now() - started) / 1000;
-  return { eventsPerSecond: events / seconds, p50: median(latencies), p99: pct(latencies, 99) };
+  const cpu1 = cpuMs(pid);
+  const serverUs = cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1000) / events : undefined;
+  return { eventsPerSecond: events / seconds, p50: median(latencies), p99: pct(latencies, 99), serverUs };
 }
 
-async function startLog(): Promise<{ url: string; stop: () => Promise<void> }> {
-  if (args.url) return { url: args.url, stop: async () => {} };
+async function startLog(): Promise<{ url: string; pid?: number; stop: () => Promise<void> }> {
+  if (args.url) return { url: args.url, pid: args.pid ? Number(args.pid) : undefined, stop: async () => {} };
   const admin = postgres(args["database-url"]!, { max: 1, onnotice: () => {} });
   const dbName = `bench_append_${Date.now().toString(36)}`;
   await admin.unsafe(`CREATE DATABASE "${dbName}"`);
@@ -230,6 +244,7 @@ async function startLog(): Promise<{ url: string; stop: () => Promise<void> }> {
   );
   return {
     url: log.url,
+    pid: log.child.pid,
     async stop() {
       await log.stop();
       await admin.unsafe(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`);
@@ -247,15 +262,20 @@ try {
   for (const name of args.scenarios!.split(",")) {
     const results: Result[] = [];
     for (let run = 0; run < RUNS; run++) {
-      const r = await scenario(server.url, name, run);
+      const r = await scenario(server.url, name, run, server.pid);
       results.push(r);
+      const cpu = r.serverUs === undefined ? "" : `, server CPU ${r.serverUs.toFixed(0)} µs/event`;
       console.log(
-        `  ${name.padEnd(9)} run ${run + 1}: ${r.eventsPerSecond.toFixed(0)} events/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms`,
+        `  ${name.padEnd(9)} run ${run + 1}: ${r.eventsPerSecond.toFixed(0)} events/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${cpu}`,
       );
     }
+    const cpu =
+      results[0]?.serverUs === undefined
+        ? ""
+        : `, server CPU ${median(results.map((r) => r.serverUs!)).toFixed(0)} µs/event`;
     console.log(
       `${name.padEnd(9)} median: ${median(results.map((r) => r.eventsPerSecond)).toFixed(0)} events/s, ` +
-        `p50 ${median(results.map((r) => r.p50)).toFixed(1)} ms, p99 ${median(results.map((r) => r.p99)).toFixed(1)} ms`,
+        `p50 ${median(results.map((r) => r.p50)).toFixed(1)} ms, p99 ${median(results.map((r) => r.p99)).toFixed(1)} ms${cpu}`,
     );
   }
 } finally {

@@ -179,7 +179,9 @@ async function measure(url: string, name: string, path: () => string, pid?: numb
   if (errors > 0) console.log(`  ${name}: ${errors} failed requests`);
   const cpu1 = serverCpuMs(pid);
   const serverUs =
-    cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1000) / Math.max(1, result.requests.total) : undefined;
+    cpu0 !== undefined && cpu1 !== undefined
+      ? ((cpu1 - cpu0) * 1000) / Math.max(1, result.requests.total)
+      : undefined;
   return { rps: result.requests.average, p99: result.latency.p99, serverUs };
 }
 
@@ -191,19 +193,19 @@ const log = args.url
       stop: async () => {},
     }
   : await startTrustlog(
-  [
-    "serve",
-    "--database-url",
-    dbUrl.toString(),
-    "--key-file",
-    keyFile,
-    "--origin",
-    ORIGIN,
-    "--log-level",
-    "warn",
-  ],
-  { timeoutMs: 120_000 },
-);
+      [
+        "serve",
+        "--database-url",
+        dbUrl.toString(),
+        "--key-file",
+        keyFile,
+        "--origin",
+        ORIGIN,
+        "--log-level",
+        "warn",
+      ],
+      { timeoutMs: 120_000 },
+    );
 try {
   const size = ((await (await fetch(`${log.url}/readyz`)).json()) as { treeSize: number }).treeSize;
   const fullTiles = Math.floor(size / TILE_WIDTH);
