@@ -160,10 +160,13 @@ interface Measured {
   p99: number;
   /** The server's own CPU time per answered request, in microseconds. */
   serverUs: number | undefined;
+  /** autocannon's own CPU time (this process) per request, in microseconds. */
+  clientUs: number;
 }
 
 async function measure(url: string, name: string, path: () => string, pid?: number): Promise<Measured> {
   const cpu0 = serverCpuMs(pid);
+  const client0 = process.cpuUsage();
   const result = await autocannon({
     url,
     connections: Number(args.connections),
@@ -178,11 +181,13 @@ async function measure(url: string, name: string, path: () => string, pid?: numb
   const errors = result.non2xx + result.errors;
   if (errors > 0) console.log(`  ${name}: ${errors} failed requests`);
   const cpu1 = serverCpuMs(pid);
+  const client = process.cpuUsage(client0);
+  const clientUs = (client.user + client.system) / Math.max(1, result.requests.total);
   const serverUs =
     cpu0 !== undefined && cpu1 !== undefined
       ? ((cpu1 - cpu0) * 1000) / Math.max(1, result.requests.total)
       : undefined;
-  return { rps: result.requests.average, p99: result.latency.p99, serverUs };
+  return { rps: result.requests.average, p99: result.latency.p99, serverUs, clientUs };
 }
 
 if (!args.url) await seed();
@@ -224,7 +229,9 @@ try {
     for (let i = 0; i < Number(args.runs); i++) {
       const r = await measure(log.url, name, path, log.child.pid);
       runs.push(r);
-      const cpu = r.serverUs === undefined ? "" : `, server CPU ${r.serverUs.toFixed(0)} µs/request`;
+      const cpu =
+        (r.serverUs === undefined ? "" : `, server CPU ${r.serverUs.toFixed(0)} µs/request`) +
+        `, client CPU ${r.clientUs.toFixed(0)} µs/request`;
       console.log(`  ${name} run ${i + 1}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms${cpu}`);
     }
     console.log(
