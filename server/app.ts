@@ -19,6 +19,7 @@ import { proofRoutes } from "./routes/proofs.js";
 import { tileRoutes } from "./routes/tiles.js";
 import type { Sequencer } from "./sequencer.js";
 import type { LogStore, StoredCheckpoint } from "./store.js";
+import type { SignatureVerifier } from "./verify-pool.js";
 
 /** What the write route needs from the sequencer. */
 export type EventSink = Pick<Sequencer, "isLeader" | "queueDepth" | "submit">;
@@ -41,6 +42,8 @@ export interface AppDeps {
   logger: Logger;
   log: LogDescription;
   bodyLimitBytes: number;
+  /** Checks envelope signatures before they are queued (a worker pool, or the event loop). */
+  verifier: SignatureVerifier;
 }
 
 export type App = Hono;

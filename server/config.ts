@@ -44,6 +44,8 @@ export const serverConfigSchema = z
     witnesses: z.array(witnessSchema).max(15).default([]),
     /** How many witness cosignatures clients should require (published in /v1/log). */
     quorum: int(0, 15).default(0),
+    /** Threads that check envelope signatures before queueing (0: on the event loop). */
+    verifyThreads: int(0, 64).default(1),
     /** Publish only checkpoints cosigned by this many witnesses (0: publish at once). */
     publishQuorum: int(0, 15).default(0),
     /** Re-submit the latest checkpoint to the witnesses this often while idle (0: never). */
@@ -80,6 +82,7 @@ const ENV: Record<string, keyof ServerConfig> = {
   TRUSTLOG_WITNESSES: "witnesses",
   TRUSTLOG_QUORUM: "quorum",
   TRUSTLOG_PUBLISH_QUORUM: "publishQuorum",
+  TRUSTLOG_VERIFY_THREADS: "verifyThreads",
   TRUSTLOG_WITNESS_REFRESH_SECONDS: "witnessRefreshSeconds",
   TRUSTLOG_QUORUM_WAIT_MS: "quorumWaitMs",
 };

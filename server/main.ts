@@ -14,6 +14,7 @@ import { createMetrics, type ServerMetrics } from "./metrics.js";
 import { Publication } from "./publication.js";
 import { Sequencer } from "./sequencer.js";
 import { LogStore } from "./store.js";
+import { inlineVerifier, VerifyPool } from "./verify-pool.js";
 
 export const SERVER_MIGRATIONS = fileURLToPath(new URL("../migrations/server", import.meta.url));
 
@@ -59,7 +60,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   try {
     await runMigrations(database, SERVER_MIGRATIONS);
     const store = new LogStore(database);
-    // biome-ignore lint/style/useConst: assigned once the publication (which invalidates it) exists.
+    // Assigned once the publication (which invalidates it) exists.
     let latest: LatestCheckpoint;
     const publication = new Publication({
       database,
@@ -113,7 +114,10 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         publication.publish(await seq.submit(items)),
     };
 
+    const verifier = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads) : inlineVerifier;
+    if (verifier instanceof VerifyPool) cleanup.push(() => verifier.close());
     const app = createApp({
+      verifier,
       database,
       store,
       latest,

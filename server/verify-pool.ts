@@ -157,7 +157,7 @@ export class VerifyPool implements SignatureVerifier {
     }
   }
 
-  /** Stops the workers (tests; a server process just exits). */
+  /** Stops the workers; stopServer calls it, and requests after it verify on the event loop. */
   async close(): Promise<void> {
     const ws = this.workers;
     this.failed = true;

@@ -12,17 +12,8 @@ import { proveInclusion } from "../../core/proof.js";
 import type { AppDeps } from "../app.js";
 import { type ErrorBody, errorBody, errorResponse } from "../http-errors.js";
 import type { SubmitResult } from "../sequencer.js";
-import { inlineVerifier, type SignatureVerifier, VerifyPool } from "../verify-pool.js";
 
 export const MAX_BATCH = 1000;
-
-/**
- * Shared by every app in the process. TRUSTLOG_VERIFY_THREADS sets how many verifier threads
- * (default 1); 0 keeps verification on the event loop.
- */
-const verifyThreads = Number(process.env.TRUSTLOG_VERIFY_THREADS ?? "1");
-const signatureVerifier: SignatureVerifier =
-  Number.isInteger(verifyThreads) && verifyThreads > 0 ? new VerifyPool(verifyThreads) : inlineVerifier;
 
 type ItemResult =
   | { index: number; leafHash: string; inclusion: string[]; duplicate?: true }
@@ -56,9 +47,7 @@ export function eventRoutes(deps: AppDeps): Hono {
       // exactly the bytes that would be logged. Still all of them before anything is queued.
       const parsedAt: number[] = [];
       for (let i = 0; i < checked.length; i++) if (!(checked[i] instanceof TrustlogError)) parsedAt.push(i);
-      const verdicts = await signatureVerifier.verify(
-        parsedAt.map((i) => (checked[i] as ParsedEnvelope).leaf),
-      );
+      const verdicts = await deps.verifier.verify(parsedAt.map((i) => (checked[i] as ParsedEnvelope).leaf));
       parsedAt.forEach((i, k) => {
         const bad = verdicts[k];
         if (bad) checked[i] = bad;
