@@ -55,6 +55,8 @@ export function registerWitnessCommands(program: Command): void {
       process.stdout.write(`trustlog witness on ${w.url} (vkey ${w.vkey})\n`);
       await untilSignal();
       await stopWitness(w);
+      // Everything is closed; do not let a stray handle keep a stopped witness alive.
+      process.exit(0);
     });
 
   witness

@@ -65,7 +65,10 @@ export async function spawnWitness(dir: string, config: WitnessConfigInput): Pro
     exited,
     async stop(signal = "SIGTERM") {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-      return exited;
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
     },
   };
 }
