@@ -17,6 +17,7 @@ import {
   type Envelope,
   type EventOf,
   type EventType,
+  type GrantIssueBody,
   isOrgEventType,
   type KeyAlg,
   type KeyEvent,
@@ -32,15 +33,8 @@ export interface Head {
   index: number;
 }
 
-export interface Grant {
-  id: string;
-  delegate: string;
-  ops: EventType[];
-  accounts: string[];
-  notBefore: string;
-  notAfter: string;
-  note: string;
-  attestation?: string;
+/** A grant as the policy keeps it: the grant.issue body, where it was issued, and its revocation. */
+export interface Grant extends GrantIssueBody {
   issuedIndex: number;
   revokedIndex?: number;
   revokeReason?: string;
