@@ -131,7 +131,9 @@ export class VerifyPool implements SignatureVerifier {
     const id = this.nextId++;
     return new Promise<Verdict[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      w.postMessage({ id, bytes, lengths: leaves.map((l) => l.length) } satisfies Job, [bytes.buffer as ArrayBuffer]);
+      w.postMessage({ id, bytes, lengths: leaves.map((l) => l.length) } satisfies Job, [
+        bytes.buffer as ArrayBuffer,
+      ]);
     });
   }
 
