@@ -1,6 +1,6 @@
 // add-checkpoint latency and throughput of a real witness process on PostgreSQL.
 //
-//   npx tsx bench/witness.ts [--logs 50] [--seconds 8] [--runs 3]
+//   npx tsx bench/witness.ts [--logs 50] [--seconds 8] [--runs 3] [--connections N]
 //
 // Each run starts `trustlog witness serve` on a fresh database with `--logs` logs, then keeps
 // one request in flight per log (each log growing by 1-3 leaves per checkpoint, so every
@@ -22,11 +22,15 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "8" },
     runs: { type: "string", default: "3" },
     perLog: { type: "string", default: "" },
+    connections: { type: "string", default: "" },
   },
 });
 const LOGS = Number(values.logs);
 const SECONDS = Number(values.seconds);
 const RUNS = Number(values.runs);
+// Requests in flight (default one per log). Fewer connections than logs measure latency without
+// queueing behind 50 concurrent requests; every request then goes to a free log.
+const CONNECTIONS = Math.min(Number(values.connections || LOGS), LOGS);
 const PER_LOG = Number(values.perLog || Math.ceil((2000 * SECONDS) / LOGS) + 40);
 
 useNativeEd25519();
@@ -114,7 +118,7 @@ async function runOnce(run: number) {
   }
   const result = await autocannon({
     url: w.url,
-    connections: LOGS,
+    connections: CONNECTIONS,
     pipelining: 1,
     duration: SECONDS,
     requests: [request as never],
@@ -139,5 +143,5 @@ const results = [];
 for (let i = 0; i < RUNS; i++) results.push(await runOnce(i));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 console.log(
-  `median of ${RUNS} runs, ${LOGS} logs: p50 ${median(results.map((r) => r.p50)).toFixed(2)} ms, p99 ${median(results.map((r) => r.p99)).toFixed(2)} ms, ${median(results.map((r) => r.perSecond)).toFixed(0)} cosignatures/s`,
+  `median of ${RUNS} runs, ${LOGS} logs, ${CONNECTIONS} in flight: p50 ${median(results.map((r) => r.p50)).toFixed(2)} ms, p99 ${median(results.map((r) => r.p99)).toFixed(2)} ms, ${median(results.map((r) => r.perSecond)).toFixed(0)} cosignatures/s`,
 );
