@@ -8,7 +8,10 @@
 // Nothing here changes what is accepted: a batch is checked in full before it is queued, as
 // before. If the worker cannot start or dies, verification falls back to the event loop.
 
-import { isMainThread, parentPort, Worker } from "node:worker_threads";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { concat } from "../core/bytes.js";
 import { TrustlogError } from "../core/errors.js";
 import { checkSignatures, parseEnvelope } from "../core/event.js";
@@ -35,7 +38,11 @@ function verifyLeaf(leaf: Uint8Array): Verdict {
 }
 
 // Worker side: started by VerifyPool below with this very module as its entry point.
-if (!isMainThread && parentPort && process.env.TRUSTLOG_VERIFY_WORKER === "1") {
+if (
+  !isMainThread &&
+  parentPort &&
+  (workerData as { trustlogVerifyWorker?: boolean } | null)?.trustlogVerifyWorker
+) {
   useNativeEd25519();
   const port = parentPort;
   port.on("message", (job: Job) => {
@@ -66,6 +73,18 @@ function toError(v: Verdict): TrustlogError | undefined {
   return v === null ? undefined : new TrustlogError(v.code, v.message, v.details);
 }
 
+/**
+ * The URL of tsx's ESM loader API, for a worker running TypeScript sources. import.meta.resolve
+ * is not available under every module runner (vitest's is one), so it is read from tsx's own
+ * exports map.
+ */
+function tsxEsmApi(from: string): string {
+  const require = createRequire(from);
+  const pkgFile = require.resolve("tsx/package.json");
+  const pkg = require(pkgFile) as { exports: Record<string, { import: { default: string } }> };
+  return pathToFileURL(join(dirname(pkgFile), pkg.exports["./esm/api"]!.import.default)).href;
+}
+
 // Below this many leaves the round trip to the worker costs more than it saves the event loop.
 const INLINE_BELOW = 1;
 
@@ -85,6 +104,9 @@ export class VerifyPool implements SignatureVerifier {
 
   constructor(private readonly threads = 1) {}
 
+  /** How many jobs the workers answered (the rest fell back to the event loop). */
+  answeredByWorkers = 0;
+
   private start(): Worker[] {
     if (this.workers.length > 0 || this.failed) return this.workers;
     try {
@@ -92,13 +114,14 @@ export class VerifyPool implements SignatureVerifier {
       // Under tsx (bin/trustlog.js, vitest) the worker needs the TypeScript loader too, and
       // registered before this module loads (an --import in execArgv comes too late on Node 20).
       const source = url.endsWith(".ts")
-        ? `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((t) => { t.register(); return import(${JSON.stringify(url)}); });`
+        ? `import(${JSON.stringify(tsxEsmApi(url))}).then((t) => { t.register(); return import(${JSON.stringify(url)}); });`
         : `import(${JSON.stringify(url)});`;
       for (let i = 0; i < this.threads; i++) {
-        const w = new Worker(source, { eval: true, env: { ...process.env, TRUSTLOG_VERIFY_WORKER: "1" } });
+        const w = new Worker(source, { eval: true, workerData: { trustlogVerifyWorker: true } });
         w.on("message", (m: { id: number; out: Verdict[] }) => {
           const p = this.pending.get(m.id);
           this.pending.delete(m.id);
+          this.answeredByWorkers++;
           p?.resolve(m.out);
         });
         w.on("error", (e) => this.die(e));
