@@ -6,6 +6,7 @@
 // they are hashed up from the tile's row. Only full tiles feed the level above.
 
 import { TrustlogError } from "./errors.js";
+import { Lru } from "./lru.js";
 import {
   EMPTY_ROOT,
   foldRight,
@@ -212,23 +213,19 @@ class TileInterior {
  * tile source you trust, since a cached tile is not fetched again.
  */
 export class TileCache {
-  private readonly entries = new Map<string, TileInterior>();
-  constructor(readonly maxTiles = 1024) {}
+  private readonly entries: Lru<string, TileInterior>;
+  constructor(readonly maxTiles = 1024) {
+    this.entries = new Lru(maxTiles);
+  }
 
   /** @internal */
   get(path: string): TileInterior | undefined {
-    const hit = this.entries.get(path);
-    if (hit !== undefined) {
-      this.entries.delete(path);
-      this.entries.set(path, hit);
-    }
-    return hit;
+    return this.entries.get(path);
   }
 
   /** @internal */
   set(path: string, interior: TileInterior): void {
     this.entries.set(path, interior);
-    if (this.entries.size > this.maxTiles) this.entries.delete(this.entries.keys().next().value!);
   }
 
   get size(): number {

@@ -6,6 +6,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
 import { type Ed25519, setEd25519 } from "../core/ed25519.js";
 import { TrustlogError } from "../core/errors.js";
+import { Lru } from "../core/lru.js";
 
 const SPKI_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00]);
 const PKCS8_PREFIX = Uint8Array.from([
@@ -61,29 +62,21 @@ function isSmallOrderEncoding(a: Uint8Array): boolean {
   return false;
 }
 
-/** A Map used as an LRU: the same few keys (log, witnesses, account keys) verify again and again. */
-class KeyCache {
-  private readonly map = new Map<string, KeyObject>();
-  constructor(private readonly max: number) {}
-  get(key: string, make: () => KeyObject): KeyObject {
-    const hit = this.map.get(key);
-    if (hit !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, hit);
-      return hit;
-    }
-    const k = make();
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
-    this.map.set(key, k);
-    return k;
+// The same few keys (log, witnesses, account keys) verify again and again: keep their KeyObjects.
+const publicKeys = new Lru<string, KeyObject>(4096);
+const privateKeys = new Lru<string, KeyObject>(64);
+
+function cached(cache: Lru<string, KeyObject>, key: string, make: () => KeyObject): KeyObject {
+  let k = cache.get(key);
+  if (k === undefined) {
+    k = make();
+    cache.set(key, k);
   }
+  return k;
 }
 
-const publicKeys = new KeyCache(4096);
-const privateKeys = new KeyCache(64);
-
 function publicKeyObject(pub: Uint8Array): KeyObject {
-  return publicKeys.get(Buffer.from(pub).toString("latin1"), () =>
+  return cached(publicKeys, Buffer.from(pub).toString("latin1"), () =>
     createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub]), format: "der", type: "spki" }),
   );
 }
@@ -92,7 +85,7 @@ function privateKeyObject(seed: Uint8Array): KeyObject {
   if (!(seed instanceof Uint8Array) || seed.length !== 32) {
     throw new TrustlogError("BAD_KEY", "an Ed25519 seed is 32 bytes");
   }
-  return privateKeys.get(Buffer.from(seed).toString("latin1"), () =>
+  return cached(privateKeys, Buffer.from(seed).toString("latin1"), () =>
     createPrivateKey({ key: Buffer.concat([PKCS8_PREFIX, seed]), format: "der", type: "pkcs8" }),
   );
 }

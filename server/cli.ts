@@ -7,6 +7,7 @@ import { TrustlogError } from "../core/errors.js";
 import { type NoteVerifier, parseVerifierKey } from "../core/note.js";
 import { openDatabase, runMigrations } from "../node/db.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
+import { untilSignal } from "../node/signals.js";
 import { keyFilePath, loadServerConfig, pgliteDir, type ServerConfig } from "./config.js";
 import { fsck } from "./fsck.js";
 import { readSignerKey, writeNewSignerKey } from "./keys.js";
@@ -83,7 +84,7 @@ export function registerServerCommands(program: Command): void {
       const server = await startServer(config);
       if (server.key.created) process.stdout.write(`generated log key; vkey: ${server.key.vkey}\n`);
       process.stdout.write(`trustlog log server on ${server.url} (vkey ${server.key.vkey})\n`);
-      await untilSignal();
+      await untilSignal("draining the sequencer and stopping");
       await stopServer(server);
     });
 
@@ -184,19 +185,4 @@ async function runFsck(config: ServerConfig, vkey: string | undefined): Promise<
   } finally {
     await database.close();
   }
-}
-
-/** Resolves on the first SIGINT or SIGTERM (a second one exits at once). */
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (stopping) process.exit(signal === "SIGINT" ? 130 : 143);
-      stopping = true;
-      process.stderr.write(`${signal}: draining the sequencer and stopping\n`);
-      resolve();
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
 }

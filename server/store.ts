@@ -10,6 +10,7 @@ import { fileURLToPath } from "node:url";
 import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import { TrustlogError } from "../core/errors.js";
 import { ORG_EVENT_TYPES } from "../core/event.js";
+import { Lru } from "../core/lru.js";
 import type { HashReader } from "../core/merkle.js";
 import type { AccountState, OrgState } from "../core/policy.js";
 import { FULL_TILE_BYTES, TileCache, type TileId, tileHashReader } from "../core/tiles.js";
@@ -57,34 +58,6 @@ export interface LogStoreOptions {
 
 const HASH = 32;
 
-/** A least-recently-used map: Map keeps insertion order, so re-inserting marks as recent. */
-export class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(readonly capacity: number) {}
-  get(key: K): V | undefined {
-    const v = this.map.get(key);
-    if (v !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, v);
-    }
-    return v;
-  }
-  set(key: K, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value as K);
-  }
-  delete(key: K): void {
-    this.map.delete(key);
-  }
-  clear(): void {
-    this.map.clear();
-  }
-  get size(): number {
-    return this.map.size;
-  }
-}
-
 const tileKey = (level: number, index: number) => level * 2 ** 46 + index;
 
 export class LogStore {
@@ -126,19 +99,18 @@ export class LogStore {
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
-    const rows = await this.db.select().from(checkpoints).orderBy(desc(checkpoints.size)).limit(1);
-    const row = rows[0];
-    if (!row) return undefined;
-    return {
-      size: row.size,
-      root: row.root,
-      note: row.note,
-      cosignatures: await this.cosignatureLines(row.size),
-    };
+    return this.withCosignatures(
+      await this.db.select().from(checkpoints).orderBy(desc(checkpoints.size)).limit(1),
+    );
   }
 
   async checkpointAt(size: number): Promise<StoredCheckpoint | undefined> {
-    const rows = await this.db.select().from(checkpoints).where(eq(checkpoints.size, size));
+    return this.withCosignatures(await this.db.select().from(checkpoints).where(eq(checkpoints.size, size)));
+  }
+
+  private async withCosignatures(
+    rows: { size: number; root: Uint8Array; note: string }[],
+  ): Promise<StoredCheckpoint | undefined> {
     const row = rows[0];
     if (!row) return undefined;
     return {

@@ -6,20 +6,9 @@ import { writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
+import { untilSignal } from "../node/signals.js";
 import { loadWitnessConfig, type WitnessConfig } from "./config.js";
 import { loadCosignerKey, startWitness, stopWitness } from "./main.js";
-
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off("SIGINT", done);
-      process.off("SIGTERM", done);
-      resolve();
-    };
-    process.on("SIGINT", done);
-    process.on("SIGTERM", done);
-  });
-}
 
 /** Registers the witness's subcommands on the `trustlog` program. */
 export function registerWitnessCommands(program: Command): void {
@@ -53,7 +42,7 @@ export function registerWitnessCommands(program: Command): void {
       useNativeEd25519();
       const w = await startWitness(config);
       process.stdout.write(`trustlog witness on ${w.url} (vkey ${w.vkey})\n`);
-      await untilSignal();
+      await untilSignal("stopping the witness");
       await stopWitness(w);
       // Everything is closed; do not let a stray handle keep a stopped witness alive.
       process.exit(0);
