@@ -3,13 +3,13 @@
 // the same validation the log applies, so a mistake fails here rather than at the server.
 // Chain fields (seq, prev) come from the caller: only it knows the subject's current head.
 
-import { sha256 } from "@noble/hashes/sha2.js";
 import { toBase64 } from "./bytes.js";
 import { ed25519 } from "./ed25519.js";
 import { TrustlogError } from "./errors.js";
 import {
   type AccountStatusBody,
   type Actor,
+  compareKeys,
   type Envelope,
   type EventBodies,
   type EventOf,
@@ -22,6 +22,7 @@ import {
   parseEvent,
   type Signature,
 } from "./event.js";
+import { inviteKeyFromSecret } from "./invite.js";
 
 /** Bytes, or their standard padded base64. */
 export type Bytes = Uint8Array | string;
@@ -38,11 +39,6 @@ export function formatEventTime(unixSeconds: number): string {
   const iso = new Date(unixSeconds * 1000).toISOString(); // pure arithmetic, not the clock
   if (!/^\d{4}-/.test(iso)) throw new TrustlogError("BAD_TIME", `year out of range: ${unixSeconds}`);
   return `${iso.slice(0, 19)}Z`;
-}
-
-/** The `inviteCommitment` for an invite secret: base64 of SHA-256(secret). */
-export function inviteCommitment(secret: Uint8Array): string {
-  return toBase64(sha256(secret));
 }
 
 export type ActorInput =
@@ -152,16 +148,16 @@ export function accountInvite(
   f: Omit<EventFields, "seq" | "prev"> & {
     subject: string;
     externalId?: string;
-    /** The commitment itself, or the secret to commit to. */
-    inviteCommitment?: Bytes;
+    /** The invite public key itself, or the invite secret to derive it from (core/invite.ts). */
+    inviteKey?: Bytes;
     inviteSecret?: Uint8Array;
   },
 ): EventOf<"account.invite"> {
-  let commitment: string;
-  if (f.inviteCommitment !== undefined) commitment = b64(f.inviteCommitment);
-  else if (f.inviteSecret !== undefined) commitment = inviteCommitment(f.inviteSecret);
-  else throw new TrustlogError("MALFORMED", "account.invite needs inviteCommitment or inviteSecret");
-  const body: EventBodies["account.invite"] = { inviteCommitment: commitment };
+  let inviteKey: string;
+  if (f.inviteKey !== undefined) inviteKey = b64(f.inviteKey);
+  else if (f.inviteSecret !== undefined) inviteKey = toBase64(inviteKeyFromSecret(f.inviteSecret).publicKey);
+  else throw new TrustlogError("MALFORMED", "account.invite needs inviteKey or inviteSecret");
+  const body: EventBodies["account.invite"] = { inviteKey };
   if (f.externalId !== undefined) body.externalId = f.externalId;
   return buildEvent("account.invite", { ...f, seq: 0 }, body);
 }
@@ -170,14 +166,11 @@ export function keyAdd(
   f: EventFields & {
     subject: string;
     key: { id: string; alg: KeyAlg; use: KeyUse; pub: Bytes };
-    inviteSecret?: Bytes;
   },
 ): EventOf<"key.add"> {
-  const body: EventBodies["key.add"] = {
+  return buildEvent("key.add", f, {
     key: { id: f.key.id, alg: f.key.alg, use: f.key.use, pub: b64(f.key.pub) },
-  };
-  if (f.inviteSecret !== undefined) body.inviteSecret = b64(f.inviteSecret);
-  return buildEvent("key.add", f, body);
+  });
 }
 
 export function keyRevoke(
@@ -202,7 +195,8 @@ export function accountDelete(f: StatusFields): EventOf<"account.delete"> {
 
 /**
  * Signs an event with each 32-byte Ed25519 seed and wraps it in an envelope. Seeds of the same
- * key sign once; the signatures are sorted by key so the same signers give the same envelope.
+ * key sign once; the signatures are sorted by key bytes, as the log stores them. An account's
+ * first key.add is sealed with the new key's seed and `inviteKeyFromSecret(secret).seed`.
  */
 export function sealEvent(event: KeyEvent, seeds: Uint8Array[]): Envelope {
   if (seeds.length === 0) throw new TrustlogError("MALFORMED", "an envelope needs at least one signature");
@@ -212,6 +206,6 @@ export function sealEvent(event: KeyEvent, seeds: Uint8Array[]): Envelope {
     const key = toBase64(ed25519().publicKey(seed));
     if (!byKey.has(key)) byKey.set(key, { key, sig: toBase64(ed25519().sign(message, seed)) });
   }
-  const sigs = [...byKey.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const sigs = [...byKey.values()].sort((a, b) => compareKeys(a.key, b.key));
   return { event, sigs };
 }

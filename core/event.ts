@@ -7,7 +7,7 @@
 // fields, prototypes, getters) survives into what is hashed, stored or trusted.
 
 import { sha256 } from "@noble/hashes/sha2.js";
-import { concat, fromBase64, fromUtf8 } from "./bytes.js";
+import { concat, equalBytes, fromBase64, fromUtf8 } from "./bytes.js";
 import { ed25519 } from "./ed25519.js";
 import { TrustlogError } from "./errors.js";
 import { canonicalBytes } from "./jcs.js";
@@ -91,7 +91,8 @@ export interface GrantRevokeBody {
 }
 export interface AccountInviteBody {
   externalId?: string;
-  inviteCommitment: string;
+  /** Base64 Ed25519 public key derived from the invite secret (core/invite.ts). */
+  inviteKey: string;
 }
 export type KeyAlg = "ed25519" | "x25519";
 export type KeyUse = "sign" | "encrypt";
@@ -103,7 +104,6 @@ export interface PublicKeyEntry {
 }
 export interface KeyAddBody {
   key: PublicKeyEntry;
-  inviteSecret?: string;
 }
 export interface KeyRevokeBody {
   keyId: string;
@@ -337,26 +337,20 @@ function readBody(type: EventType, v: unknown): EventBodies[EventType] {
       return { id: id(o.id, `${p}.id`), reason: text(o.reason, `${p}.reason`, 0, MAX_TEXT_CHARS) };
     }
     case "account.invite": {
-      const o = object(v, p, ["inviteCommitment"], ["externalId"]);
-      const body: AccountInviteBody = {
-        inviteCommitment: key32(o.inviteCommitment, `${p}.inviteCommitment`),
-      };
+      const o = object(v, p, ["inviteKey"], ["externalId"]);
+      const body: AccountInviteBody = { inviteKey: key32(o.inviteKey, `${p}.inviteKey`) };
       if (Object.hasOwn(o, "externalId")) body.externalId = text(o.externalId, `${p}.externalId`, 1, 256);
       return body;
     }
     case "key.add": {
-      const o = object(v, p, ["key"], ["inviteSecret"]);
+      const o = object(v, p, ["key"], []);
       const k = object(o.key, `${p}.key`, ["id", "alg", "use", "pub"], []);
       if (!(k.alg === "ed25519" && k.use === "sign") && !(k.alg === "x25519" && k.use === "encrypt")) {
         bad(`${p}.key`, 'alg and use must be "ed25519" with "sign" or "x25519" with "encrypt"');
       }
-      const body: KeyAddBody = {
+      return {
         key: { id: id(k.id, `${p}.key.id`), alg: k.alg, use: k.use, pub: key32(k.pub, `${p}.key.pub`) },
       };
-      // The commitment is public in the log, so a short secret could be guessed from it.
-      if (Object.hasOwn(o, "inviteSecret"))
-        body.inviteSecret = b64(o.inviteSecret, `${p}.inviteSecret`, 16, 64);
-      return body;
     }
     case "key.revoke": {
       const o = object(v, p, ["keyId", "reason"], []);
@@ -408,6 +402,17 @@ export function parseEvent(v: unknown): KeyEvent {
   return event;
 }
 
+/** Orders two base64 keys by their decoded bytes (base64's alphabet is not in byte order). */
+export function compareKeys(a: string, b: string): number {
+  const x = fromBase64(a);
+  const y = fromBase64(b);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+  return x.length - y.length;
+}
+
+// One event, one leaf (DESIGN.md §4): the same signers must always give the same leaf, so the
+// entries are put in the order of their decoded key bytes, whatever order they came in. A
+// stored leaf in any other order is not canonical, and verifiers refuse it.
 function readSigs(v: unknown): Signature[] {
   const sigs = array(v, "sigs", 1, MAX_SIGS).map((s, i) => {
     const o = object(s, `sigs[${i}]`, ["key", "sig"], []);
@@ -417,7 +422,7 @@ function readSigs(v: unknown): Signature[] {
     sigs.map((s) => s.key),
     "sigs (keys)",
   );
-  return sigs;
+  return sigs.sort((a, b) => compareKeys(a.key, b.key));
 }
 
 function tooLarge(size: number): never {
@@ -484,6 +489,21 @@ export function parseEnvelope(input: string | Uint8Array | unknown): ParsedEnvel
   // no size at all, so the leaf itself is what the cap finally applies to.
   if (leaf.length > MAX_ENVELOPE_BYTES) tooLarge(leaf.length);
   return { envelope, leaf, leafHash: sha256(concat(new Uint8Array([0]), leaf)) };
+}
+
+/**
+ * Parses a leaf read from a log: like parseEnvelope, and the bytes must be exactly the
+ * canonical form (signatures in key order included), which is all an honest log ever stores.
+ * Throws MALFORMED ("NOT_CANONICAL" in details.reason) otherwise.
+ */
+export function parseStoredEnvelope(leaf: Uint8Array): ParsedEnvelope {
+  const parsed = parseEnvelope(leaf);
+  if (!equalBytes(parsed.leaf, leaf)) {
+    throw new TrustlogError("MALFORMED", "the leaf is not the canonical form of its envelope", {
+      reason: "NOT_CANONICAL",
+    });
+  }
+  return parsed;
 }
 
 /** The bytes every signature of an envelope covers: the canonical JSON of the event alone. */

@@ -8,8 +8,7 @@
 //   signatures → skew → subject exists / is new → chain → subject status → role allowed for
 //   the type → actor's authority → signatures cover the roles → body rules.
 
-import { sha256 } from "@noble/hashes/sha2.js";
-import { fromBase64, toBase64 } from "./bytes.js";
+import { toBase64 } from "./bytes.js";
 import { TrustlogError } from "./errors.js";
 import {
   checkSignatures,
@@ -68,7 +67,8 @@ export interface AccountState {
   org: string;
   id: string;
   status: AccountStatus;
-  inviteCommitment: string;
+  /** Base64 invite public key from the account.invite: it co-signs the first key.add only. */
+  inviteKey: string;
   externalId?: string;
   /** True once the account has had a key: reactivation then returns it to active. */
   everActive: boolean;
@@ -134,7 +134,8 @@ const FORBIDDEN = [
   "DELEGATE_CANNOT_ADD_KEY",
   "ACCOUNT_SUSPENDED",
   "ACCOUNT_DELETED",
-  "INVITE_SECRET_INVALID",
+  "INVITE_SIG_MISSING",
+  "INVITE_KEY_USED",
   "KEY_EXISTS",
   "KEY_UNKNOWN",
   "KEY_REVOKED",
@@ -414,7 +415,7 @@ function applyAccountEvent(view: StateView, envelope: Envelope, event: KeyEvent,
       org: event.org,
       id: event.subject,
       status: "invited",
-      inviteCommitment: event.body.inviteCommitment,
+      inviteKey: event.body.inviteKey,
       everActive: false,
       keys: {},
       head,
@@ -446,7 +447,8 @@ function applyKeyAdd(
   const first = prior.status === "invited";
   if (first) {
     // The first key introduces itself: nobody else can vouch for it, so it must be able to
-    // sign, and the invite secret ties it to whoever the invite was delivered to.
+    // sign, and the invite key (derived from the secret only the invitee was given) ties it to
+    // whoever the invite was delivered to.
     if (newKey.use !== "sign")
       refuse("WRONG_STATE", "an invited account's first key must be an ed25519 sign key");
     if (e.actor.key !== newKey.pub) {
@@ -455,24 +457,24 @@ function applyKeyAdd(
         `an invited account has no keys; the first key.add is signed by the new key itself`,
       );
     }
-    if (
-      e.body.inviteSecret === undefined ||
-      toBase64(sha256(fromBase64(e.body.inviteSecret))) !== prior.inviteCommitment
-    ) {
-      refuse(
-        "INVITE_SECRET_INVALID",
-        `the invite secret does not match account ${prior.id}'s invite commitment`,
-      );
+    // Whoever knows the invite secret must not be able to make it the account's key.
+    if (newKey.pub === prior.inviteKey)
+      refuse("INVITE_KEY_USED", "the invite key cannot become one of the account's keys");
+    if (!signed.has(prior.inviteKey)) {
+      refuse("INVITE_SIG_MISSING", `the first key of ${prior.id} must be co-signed by its invite key`, {
+        inviteKey: prior.inviteKey,
+      });
     }
-    coverSigners(signed, [{ key: newKey.pub, why: "new key" }], new Set());
+    coverSigners(signed, [{ key: newKey.pub, why: "new key" }], new Set([prior.inviteKey]));
   } else {
+    // An invite key signs exactly one event: the first key.add that consumed it.
+    if (signed.has(prior.inviteKey) || newKey.pub === prior.inviteKey)
+      refuse("INVITE_KEY_USED", `the invite key of ${prior.id} was already used`);
     activeSignKey(prior, e.actor.key);
     const required = [{ key: e.actor.key, why: "actor" }];
     // An encrypt key cannot sign, so the actor's signature vouches for it alone.
     if (newKey.use === "sign") required.push({ key: newKey.pub, why: "new key" });
     coverSigners(signed, required, new Set());
-    if (e.body.inviteSecret !== undefined)
-      refuse("MALFORMED", "inviteSecret belongs only on an account's first key");
   }
   if (Object.hasOwn(prior.keys, newKey.id))
     refuse("KEY_EXISTS", `account ${prior.id} already had a key ${newKey.id}`);
@@ -512,6 +514,32 @@ export function applyEvent(view: StateView, envelope: Envelope, ctx: ApplyContex
   return isOrgEventType(event.type)
     ? applyOrgEvent(view, envelope, event, head)
     : applyAccountEvent(view, envelope, event, head);
+}
+
+/**
+ * The replay half of the time rule (DESIGN.md §3 rule 6): an event's `time` must be within the
+ * skew of the log's time in the index leaf that first covers it (core/chain-index.ts), so a
+ * signer cannot date an event into a grant's validity long after (or before) it was logged.
+ * The server applies the same bound against its clock at submission and writes that clock into
+ * the index leaf, so an honest log never fails this. Throws SKEW.
+ */
+export function checkCoveredTime(
+  event: KeyEvent,
+  indexTimeMs: number,
+  skewSeconds = DEFAULT_SKEW_SECONDS,
+): void {
+  const t = parseEventTime(event.time)!;
+  const logTime = Math.floor(indexTimeMs / 1000);
+  if (Math.abs(t - logTime) > skewSeconds) {
+    refuse(
+      "SKEW",
+      `event time ${event.time} is more than ${skewSeconds} s from the log's time when it was logged`,
+      {
+        logTime,
+        skewSeconds,
+      },
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,21 +4,23 @@ import { concat, equalBytes, fromBase64, fromHex, toBase64, toHex, utf8 } from "
 import { ed25519 } from "../../core/ed25519.js";
 import {
   checkSignatures,
+  compareKeys,
   type Envelope,
   eventSigningBytes,
   MAX_ENVELOPE_BYTES,
   parseEnvelope,
   parseEventTime,
+  parseStoredEnvelope,
 } from "../../core/event.js";
 import {
   accountInvite,
   formatEventTime,
   grantIssue,
-  inviteCommitment,
   keyAdd,
   orgCreate,
   sealEvent,
 } from "../../core/event-build.js";
+import { inviteKeyFromSecret } from "../../core/invite.js";
 import { canonicalize } from "../../core/jcs.js";
 
 const seed = (label: string) => sha256(utf8(`event-test:${label}`));
@@ -120,7 +122,7 @@ describe("key event envelopes", () => {
     ["an extra actor field", (e) => (e.event.actor.extra = 1)],
     ["an extra body field", (e) => (e.event.body.note = "x")],
     ["an extra sig field", (e) => (e.sigs[0].extra = 1)],
-    ["a missing body field", (e) => delete e.event.body.inviteCommitment],
+    ["a missing body field", (e) => delete e.event.body.inviteKey],
     ["a missing time", (e) => delete e.event.time],
     ["v 2", (e) => (e.event.v = 2)],
     ["v as a string", (e) => (e.event.v = "1")],
@@ -136,7 +138,7 @@ describe("key event envelopes", () => {
     ["an unpadded base64 key", (e) => (e.event.actor.key = e.event.actor.key.replace(/=$/, ""))],
     ["a url-safe base64 key", (e) => (e.event.actor.key = `-_${e.event.actor.key.slice(2)}`)],
     ["a 31-byte key", (e) => (e.event.actor.key = toBase64(new Uint8Array(31)))],
-    ["a 33-byte commitment", (e) => (e.event.body.inviteCommitment = toBase64(new Uint8Array(33)))],
+    ["a 33-byte invite key", (e) => (e.event.body.inviteKey = toBase64(new Uint8Array(33)))],
     ["a 63-byte signature", (e) => (e.sigs[0].sig = toBase64(new Uint8Array(63)))],
     ["a time with fractional seconds", (e) => (e.event.time = "2027-01-15T08:00:00.5Z")],
     ["a time with an offset", (e) => (e.event.time = "2027-01-15T08:00:00+00:00")],
@@ -278,13 +280,6 @@ describe("key event envelopes", () => {
     build(() => keyAdd({ ...key, key: { id: "d1", alg: "ed25519", use: "encrypt", pub: pub("d") } }));
     build(() => keyAdd({ ...key, key: { id: "d1", alg: "x25519", use: "sign", pub: pub("d") } }));
     build(() => keyAdd({ ...key, key: { id: "d1", alg: "rsa" as "x25519", use: "encrypt", pub: pub("d") } }));
-    build(() =>
-      keyAdd({
-        ...key,
-        key: { id: "d1", alg: "ed25519", use: "sign", pub: pub("d") },
-        inviteSecret: new Uint8Array(8),
-      }),
-    );
     keyAdd({ ...key, key: { id: "e1", alg: "x25519", use: "encrypt", pub: pub("e") } });
   });
 
@@ -298,8 +293,30 @@ describe("key event envelopes", () => {
     expect(parseEventTime("2024-04-31T00:00:00Z")).toBeUndefined();
   });
 
-  it("an invite commitment is the base64 SHA-256 of the secret", () => {
-    expect(inviteCommitment(utf8("abc"))).toBe("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=");
+  it("an invite key is HKDF-SHA256(secret, info 'trustlog invite v1') as an Ed25519 seed", () => {
+    // Values computed independently (Python hmac for HKDF, the cryptography package for Ed25519).
+    const k = inviteKeyFromSecret(new Uint8Array(32).map((_, i) => i));
+    expect(toHex(k.seed)).toBe("bca156dbab45761980539e00fb9349296fb76ae5349208f9a7292eb132d1fde3");
+    expect(toBase64(k.publicKey)).toBe("VNnBhacodCD3rPbh+oHeY8nZGyHfA+0kaBk6rsX3jpM=");
+    expectCode(() => inviteKeyFromSecret(new Uint8Array(16)), "MALFORMED");
+  });
+
+  it("signatures are stored in the order of their key bytes, whatever order they came in", () => {
+    const ev = invite().event;
+    const sealed = sealEvent(ev, [seed("x"), seed("y"), seed("z"), seed("w")]);
+    const reversed = { ...sealed, sigs: [...sealed.sigs].reverse() };
+    const a = parseEnvelope(json(sealed));
+    const b = parseEnvelope(json(reversed));
+    expect(equalBytes(a.leaf, b.leaf)).toBe(true);
+    const keys = a.envelope.sigs.map((x) => fromBase64(x.key));
+    for (let i = 1; i < keys.length; i++)
+      expect(compareKeys(a.envelope.sigs[i - 1]!.key, a.envelope.sigs[i]!.key)).toBeLessThan(0);
+    expect(keys[0]![0]! <= keys[keys.length - 1]![0]!).toBe(true);
+    // A stored leaf with the signatures in another order is not canonical: verifiers refuse it.
+    const unsorted = utf8(canonicalize(reversed));
+    expect(() => parseEnvelope(unsorted)).not.toThrow();
+    expectCode(() => parseStoredEnvelope(unsorted), "MALFORMED");
+    expect(() => parseStoredEnvelope(a.leaf)).not.toThrow();
   });
 
   it("sealing signs once per distinct key, in a deterministic order", () => {
@@ -311,6 +328,12 @@ describe("key event envelopes", () => {
     checkSignatures(a);
   });
 });
+
+// The leaves as docs/events.md §7 prints them (signatures checked with Python's cryptography).
+const DOC_INVITE_LEAF =
+  '{"event":{"actor":{"key":"SiWVymZ9kUoEkJqidQcQq+9PuT22qSPbV3n0zaAaZFc=","role":"admin"},"body":{"externalId":"2819c223","inviteKey":"VNnBhacodCD3rPbh+oHeY8nZGyHfA+0kaBk6rsX3jpM="},"org":"acme","seq":0,"subject":"alice@acme.example","time":"2026-11-22T10:05:00Z","type":"account.invite","v":1},"sigs":[{"key":"SiWVymZ9kUoEkJqidQcQq+9PuT22qSPbV3n0zaAaZFc=","sig":"weT1KZC5ax8Tsr+TZ70OQ2psCHEnQni7oYuEnsXIDlKfOo872SdU0yeZEtCpJvLSaTKwbyo21uytheJpJQPxDg=="}]}';
+const DOC_KEY_ADD_LEAF =
+  '{"event":{"actor":{"key":"PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=","role":"self"},"body":{"key":{"alg":"ed25519","id":"laptop","pub":"PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=","use":"sign"}},"org":"acme","prev":"PAsRS6fun3y6N/B61A37jMNIre8WZ1Vhx1F+ENXNCZQ=","seq":1,"subject":"alice@acme.example","time":"2026-11-22T10:07:00Z","type":"key.add","v":1},"sigs":[{"key":"PUAXw+hDiVqStwqnTRt+vJyYLM8uxJaMwM1V8Sr0Zgw=","sig":"tG2MJBke/I1/rNpECAWzezMppeoogrKqYiajMUcjaiffr7+Gtwu11/MK6d+UZE2fAzYpQzt7NNVUyg91JyfOAQ=="},{"key":"VNnBhacodCD3rPbh+oHeY8nZGyHfA+0kaBk6rsX3jpM=","sig":"z/AZXglGeQokonWwTTTC9jDD9mWPymWnQeYVjnApIOP17RZJpwtZqAIj4tIg58ZJcyLn03Y3h4nq3RIui4NgCw=="}]}';
 
 describe("the worked example of docs/events.md", () => {
   it("gives the documented signature, leaf and leaf hashes", () => {
@@ -349,8 +372,28 @@ describe("the worked example of docs/events.md", () => {
     );
     expect(invite.event.body).toEqual({
       externalId: "2819c223",
-      inviteCommitment: "Yw3NKWbEM2aRElRIu7JbT/QSpJxzLbLIq8G4WBvXEN0=",
+      inviteKey: "VNnBhacodCD3rPbh+oHeY8nZGyHfA+0kaBk6rsX3jpM=",
     });
-    expect(toBase64(parseEnvelope(invite).leafHash)).toBe("h7R/UyIeitsv6hJc5W3bWxH2IZOgg5lFtIM4zZAaKfc=");
+    const pi = parseEnvelope(invite);
+    expect(new TextDecoder().decode(pi.leaf)).toBe(DOC_INVITE_LEAF);
+    expect(toBase64(pi.leafHash)).toBe("PAsRS6fun3y6N/B61A37jMNIre8WZ1Vhx1F+ENXNCZQ=");
+    // Alice's first key (RFC 8032 test 2's secret key), co-signed by the invite key.
+    const alice = fromHex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb");
+    const apub = toBase64(ed25519().publicKey(alice));
+    const add = sealEvent(
+      keyAdd({
+        org: "acme",
+        subject: "alice@acme.example",
+        seq: 1,
+        prev: pi.leafHash,
+        time: "2026-11-22T10:07:00Z",
+        actor: { role: "self", key: apub },
+        key: { id: "laptop", alg: "ed25519", use: "sign", pub: apub },
+      }),
+      [alice, inviteKeyFromSecret(secret).seed],
+    );
+    const pa = parseEnvelope(add);
+    expect(new TextDecoder().decode(pa.leaf)).toBe(DOC_KEY_ADD_LEAF);
+    expect(toBase64(pa.leafHash)).toBe("KlLTghZhWiKgAYiqnxCF+E2KEeU7P/ssEh63A6jZzjo=");
   });
 });
