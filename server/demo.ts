@@ -8,6 +8,7 @@ import { toBase64 } from "../core/bytes.js";
 import { ed25519 } from "../core/ed25519.js";
 import { type Envelope, parseEnvelope } from "../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../core/event-build.js";
+import { inviteKeyFromSecret } from "../core/invite.js";
 
 export interface DemoOptions {
   logUrl: string;
@@ -151,7 +152,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   );
   await submit(invites.map((envelope, i) => ({ label: `invited ${people[i]!.id}`, envelope })));
 
-  print("keys: each account adds its own signing key, proving the invite secret");
+  print("keys: each account adds its own signing key, co-signed by its invite key");
   const adds = people.map((p, i) =>
     sealEvent(
       keyAdd({
@@ -162,9 +163,9 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
         time: now,
         actor: { role: "self", key: pub(p.key) },
         key: { id: "sign-1", alg: "ed25519", use: "sign", pub: pub(p.key) },
-        inviteSecret: p.secret,
       }),
-      [p.key],
+      // The invite key, derived from the secret the invitation carried, co-signs the first key.
+      [p.key, inviteKeyFromSecret(p.secret).seed],
     ),
   );
   await submit(adds.map((envelope, i) => ({ label: `${people[i]!.id} added key sign-1`, envelope })));

@@ -5,16 +5,20 @@
 // envelope bytes, the tree is rebuilt from those hashes alone (not from stored tiles, and not
 // with the sequencer's tile code, so a bug there cannot hide itself), and every stored tile, the
 // log head and the latest signed checkpoint are compared with the rebuilt tree. Each envelope is
-// also re-parsed and must be byte-for-byte canonical, since the leaf is its canonical form.
+// also re-parsed and must be byte-for-byte canonical, since the leaf is its canonical form, and
+// the whole log is replayed (core/log-replay.ts): every index leaf must hold the root of the
+// trie of chain heads recomputed from the entries before it, and every event must obey the policy.
 //
 // Memory stays bounded: entries stream in chunks of one tile (256 leaves), and only the right
 // edge of the tree (at most 256 hashes per tile level) is held.
 
 import { and, asc, eq, gte, lt, sql } from "drizzle-orm";
 import { equalBytes } from "../core/bytes.js";
+import { isIndexLeaf, parseIndexLeaf } from "../core/chain-index.js";
 import { parseCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError } from "../core/errors.js";
 import { parseEnvelope } from "../core/event.js";
+import { LogReplayer } from "../core/log-replay.js";
 import { EMPTY_ROOT, leafHash, nodeHash, rangeNodes } from "../core/merkle.js";
 import { type NoteVerifier, openNote, parseNote } from "../core/note.js";
 import type { Database } from "../node/db.js";
@@ -34,7 +38,9 @@ export type MismatchKind =
   | "checkpoint-missing"
   | "checkpoint-root"
   | "checkpoint-signature"
-  | "checkpoint-malformed";
+  | "checkpoint-malformed"
+  | "index"
+  | "policy";
 
 export interface Mismatch {
   kind: MismatchKind;
@@ -92,6 +98,7 @@ export async function fsck(database: Database, opts: FsckOptions = {}): Promise<
   const headRow = (await db.select().from(logHead).where(eq(logHead.id, 1)))[0];
   const size = headRow?.size ?? 0;
 
+  const replayer = new LogReplayer();
   // The right edge of the tree being rebuilt: per tile level, the hashes of its current tile.
   const edge: Uint8Array[][] = [[]];
   const tileIndex: number[] = [0];
@@ -159,21 +166,32 @@ export async function fsck(database: Database, opts: FsckOptions = {}): Promise<
         });
       }
       try {
-        const parsed = parseEnvelope(r.envelope);
-        if (!equalBytes(parsed.leaf, r.envelope)) {
-          report({
-            kind: "entry-not-canonical",
-            index: r.idx,
-            message: `entry ${r.idx} is not in canonical form`,
-          });
-        }
-        const e = parsed.envelope.event;
-        if (e.org !== r.org || e.subject !== r.subject || e.type !== r.type || e.seq !== r.seq) {
-          report({
-            kind: "entry-columns",
-            index: r.idx,
-            message: `entry ${r.idx}'s columns disagree with its event`,
-          });
+        if (isIndexLeaf(r.envelope)) {
+          const leaf = parseIndexLeaf(r.envelope);
+          if (r.org !== "" || r.subject !== "" || r.type !== "log.index" || r.seq !== leaf.size) {
+            report({
+              kind: "entry-columns",
+              index: r.idx,
+              message: `entry ${r.idx}'s columns disagree with its index leaf`,
+            });
+          }
+        } else {
+          const parsed = parseEnvelope(r.envelope);
+          if (!equalBytes(parsed.leaf, r.envelope)) {
+            report({
+              kind: "entry-not-canonical",
+              index: r.idx,
+              message: `entry ${r.idx} is not in canonical form`,
+            });
+          }
+          const e = parsed.envelope.event;
+          if (e.org !== r.org || e.subject !== r.subject || e.type !== r.type || e.seq !== r.seq) {
+            report({
+              kind: "entry-columns",
+              index: r.idx,
+              message: `entry ${r.idx}'s columns disagree with its event`,
+            });
+          }
         }
       } catch (err) {
         if (!isTrustlogError(err)) throw err;
@@ -181,6 +199,14 @@ export async function fsck(database: Database, opts: FsckOptions = {}): Promise<
           kind: "entry-unparseable",
           index: r.idx,
           message: `entry ${r.idx}: ${err.code}: ${err.message}`,
+        });
+      }
+      for (const v of replayer.apply(r.idx, r.envelope, h)) {
+        if (v.code === "EVENT_MALFORMED") continue; // reported above
+        report({
+          kind: v.code === "POLICY_VIOLATION" ? "policy" : "index",
+          index: v.index,
+          message: v.message,
         });
       }
       await push(0, h);
@@ -194,6 +220,8 @@ export async function fsck(database: Database, opts: FsckOptions = {}): Promise<
     checked = end;
     opts.onProgress?.(checked, size);
   }
+
+  for (const v of replayer.finish(size)) report({ kind: "index", index: v.index, message: v.message });
 
   const extra = await db
     .select({ idx: entries.idx })

@@ -153,7 +153,7 @@ export const accounts = pgTable(
     /** invited, active, suspended or deleted. */
     status: text("status").notNull(),
     externalId: text("external_id"),
-    inviteCommitment: bytea("invite_commitment").notNull(),
+    inviteKey: bytea("invite_key").notNull(),
     everActive: boolean("ever_active").notNull(),
     headSeq: num("head_seq").notNull(),
     headLeafHash: bytea("head_leaf_hash").notNull(),

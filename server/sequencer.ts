@@ -17,11 +17,20 @@
 
 import { eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
-import { equalBytes } from "../core/bytes.js";
+import { equalBytes, fromBase64 } from "../core/bytes.js";
+import {
+  chainKey,
+  encodeChainHead,
+  formatIndexLeaf,
+  INDEX_LEAF_TYPE,
+  isIndexLeaf,
+  parseIndexLeaf,
+} from "../core/chain-index.js";
 import { formatCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
-import type { Envelope } from "../core/event.js";
+import { type Envelope, eventSigningBytes, isOrgEventType, parseStoredEnvelope } from "../core/event.js";
 import { leafHash as computeLeafHash, EMPTY_ROOT, type LeafRange, subtreeHashes } from "../core/merkle.js";
+import type { Trie } from "../core/mpt.js";
 import { type NoteSigner, signNote } from "../core/note.js";
 import { type AccountState, applyEvent, type OrgState, type StateView } from "../core/policy.js";
 import { inclusionProofRanges } from "../core/proof.js";
@@ -30,7 +39,7 @@ import type { Database, Drizzle } from "../node/db.js";
 import { acquireLeadership, type Leadership } from "./leader.js";
 import { checkpoints, entries, logHead, tiles } from "./schema.js";
 import { accountKey, hex, StateCache, saveState } from "./state-cache.js";
-import { hashKey, type LogStore } from "./store.js";
+import type { LogStore } from "./store.js";
 
 export interface SubmitItem {
   envelope: Envelope;
@@ -96,12 +105,28 @@ interface Waiter {
 }
 
 /** What the batch decided for one item: refused, already logged at dupOf, or appended at pending. */
-type Decision = { error: TrustlogError } | { dupOf: number } | { pending: number };
+type Decision =
+  | { error: TrustlogError }
+  | { dupOf: number; leafHash: Uint8Array }
+  | { pending: number; leafHash: Uint8Array };
 
 interface Head {
   size: number;
   root: Uint8Array;
   note: string;
+  /** The index of chain heads after every entry of the tree (core/chain-index.ts). */
+  trie: Trie;
+  /** Time of the latest index leaf (ms): the next one never goes back in time. */
+  indexTime: number;
+}
+
+// Refusals after which the event may already be in the log (a resubmission, maybe with another
+// set of signatures): its position is taken, or its time has aged past the skew since.
+const MAYBE_LOGGED = new Set(["CHAIN_CONFLICT", "ORG_EXISTS", "ACCOUNT_EXISTS", "SKEW", "ACCOUNT_DELETED"]);
+
+/** A chain position: org chain and account chain of the same id differ by kind. */
+function positionKey(e: Envelope["event"]): string {
+  return `${isOrgEventType(e.type) ? "o" : "a"} ${e.org} ${e.subject} ${e.seq}`;
 }
 
 /** Retryable errors: the client may resubmit the same envelope (it will dedupe if it landed). */
@@ -291,8 +316,26 @@ export class Sequencer {
       }
       edge.set(`${t.level}/${t.index}`, data.subarray(0, t.width * 32));
     }
+    // The index of chain heads, rebuilt from the derived state, must be the one the log's last
+    // index leaf committed to: a mismatch means the state tables and the entries disagree.
+    const index = await store.chainIndex.atHead();
+    let indexTime = 0;
+    if (index.size !== head.size) throw new TrustlogError("LOG_CORRUPT", "the log head moved while loading");
+    if (head.size > 0) {
+      const last = await store.getEntry(head.size - 1);
+      if (last && isIndexLeaf(last.envelope)) {
+        const leaf = parseIndexLeaf(last.envelope);
+        if (!equalBytes(leaf.root, index.trie.root())) {
+          throw new TrustlogError(
+            "LOG_CORRUPT",
+            "the chain index rebuilt from the state tables does not match the last index leaf",
+          );
+        }
+        indexTime = leaf.time;
+      }
+    }
     this.edge = edge;
-    this.head = { size: head.size, root: head.root, note: cp.note };
+    this.head = { size: head.size, root: head.root, note: cp.note, trie: index.trie, indexTime };
   }
 
   private sign(size: number, root: Uint8Array): string {
@@ -346,11 +389,7 @@ export class Sequencer {
       }
     }
 
-    // Independent reads: one round trip's wait instead of two (PGlite just queues them).
-    const [existing] = await Promise.all([
-      store.findLeaves(items.map((it) => it.leafHash)),
-      this.state.preload(items.map((it) => it.envelope.event)),
-    ]);
+    await this.state.preload(items.map((it) => it.envelope.event));
 
     // Decide every event in order against the state as of its position in the log.
     const overlayOrgs = new Map<string, OrgState>();
@@ -359,25 +398,13 @@ export class Sequencer {
       org: (id) => overlayOrgs.get(id) ?? this.state.org(id),
       account: (org, id) => overlayAccounts.get(accountKey(org, id)) ?? this.state.account(org, id),
     };
-    const inBatch = new Map<string, number>(); // leaf hash → position in items
+    const inBatch = new Map<string, number>(); // chain position → item appended there
     const accepted: SubmitItem[] = [];
+    const maybeLogged: number[] = [];
     const now = this.opts.clock();
     for (let i = 0; i < items.length; i++) {
       if (out[i]) continue;
       const it = items[i]!;
-      const key = hashKey(it.leafHash);
-      const old = existing.get(key);
-      if (old !== undefined) {
-        out[i] = { dupOf: old };
-        continue;
-      }
-      const first = inBatch.get(key);
-      if (first !== undefined) {
-        const r = out[first]!;
-        out[i] = "pending" in r ? { dupOf: r.pending } : r;
-        continue;
-      }
-      inBatch.set(key, i);
       const index = head.size + accepted.length;
       try {
         const change = applyEvent(view, it.envelope, {
@@ -390,27 +417,64 @@ export class Sequencer {
         if (change.org) overlayOrgs.set(change.org.id, change.org);
         if (change.account)
           overlayAccounts.set(accountKey(change.account.org, change.account.id), change.account);
-        out[i] = { pending: index };
+        out[i] = { pending: index, leafHash: it.leafHash };
+        inBatch.set(positionKey(it.envelope.event), i);
         accepted.push(it);
       } catch (e) {
         if (!isTrustlogError(e)) throw e;
         out[i] = { error: e };
+        // One event, one leaf: the same event under another set of signatures is a resubmission.
+        const first = inBatch.get(positionKey(it.envelope.event));
+        if (first !== undefined && sameEvent(items[first]!.envelope, it.envelope)) {
+          const r = out[first] as { pending: number; leafHash: Uint8Array };
+          out[i] = { dupOf: r.pending, leafHash: r.leafHash };
+        } else if (MAYBE_LOGGED.has(e.code)) maybeLogged.push(i);
+      }
+    }
+    if (maybeLogged.length > 0) {
+      const found = await store.eventsAt(maybeLogged.map((i) => items[i]!.envelope.event));
+      const byPosition = new Map<string, (typeof found)[number]>();
+      for (const f of found) {
+        if (f.type === INDEX_LEAF_TYPE) continue;
+        const org = isOrgEventType(f.type as Envelope["event"]["type"]);
+        byPosition.set(`${org ? "o" : "a"} ${f.org} ${f.subject} ${f.seq}`, f);
+      }
+      for (const i of maybeLogged) {
+        const it = items[i]!;
+        const f = byPosition.get(positionKey(it.envelope.event));
+        if (f && sameEvent(parseStoredEnvelope(f.envelope).envelope, it.envelope)) {
+          out[i] = { dupOf: f.index, leafHash: f.leafHash };
+        }
       }
     }
     let newHead = head;
     let changedTiles: { tile: TileId; data: Uint8Array }[] = [];
     if (accepted.length > 0) {
+      // The batch's last leaf is the log's index leaf: the trie of chain heads after it.
+      const updates: [Uint8Array, Uint8Array][] = [];
+      for (const o of overlayOrgs.values()) updates.push([chainKey("org", o.id), headValue(o.head)]);
+      for (const a of overlayAccounts.values())
+        updates.push([chainKey("account", a.org, a.id), headValue(a.head)]);
+      const trie = head.trie.setMany(updates);
+      const indexTime = Math.max(now, head.indexTime);
+      const indexLeaf = formatIndexLeaf({
+        size: head.size + accepted.length,
+        time: indexTime,
+        root: trie.root(),
+      });
+      const leaves = [...accepted, { leaf: indexLeaf, leafHash: computeLeafHash(indexLeaf) }];
       const appended = appendLeaves(
         head.size,
         (t) => this.edge.get(`${t.level}/${t.index}`)?.subarray(0, t.width * 32),
-        accepted.map((it) => it.leafHash),
+        leaves.map((it) => it.leafHash),
       );
       changedTiles = appended.tiles;
       const note = this.sign(appended.size, appended.root);
-      newHead = { size: appended.size, root: appended.root, note };
-      await this.commit(head, newHead, accepted, changedTiles, overlayOrgs, overlayAccounts);
+      newHead = { size: appended.size, root: appended.root, note, trie, indexTime };
+      await this.commit(head, newHead, accepted, indexLeaf, changedTiles, overlayOrgs, overlayAccounts);
       // Committed: from here on the batch is durable and may be acknowledged.
       this.head = newHead;
+      store.chainIndex.remember(newHead.size, trie);
       for (const { tile, data } of changedTiles) {
         store.rememberTile(tile.level, tile.index, data);
         if (tile.width === TILE_WIDTH) this.edge.delete(`${tile.level}/${tile.index}`);
@@ -427,12 +491,12 @@ export class Sequencer {
       else if ("dupOf" in r) indices.add(r.dupOf);
     }
     const proofs = await this.proveMany([...indices], newHead.size);
-    return out.map((r, i) => {
+    return out.map((r) => {
       if ("error" in r) return r;
       const index = "pending" in r ? r.pending : r.dupOf;
       return {
         index,
-        leafHash: items[i]!.leafHash,
+        leafHash: r.leafHash,
         inclusion: proofs.get(index)!,
         checkpoint: newHead.note,
         treeSize: newHead.size,
@@ -469,6 +533,7 @@ export class Sequencer {
     old: Head,
     next: Head,
     accepted: SubmitItem[],
+    indexLeaf: Uint8Array,
     changedTiles: { tile: TileId; data: Uint8Array }[],
     orgs: Map<string, OrgState>,
     accts: Map<string, AccountState>,
@@ -488,16 +553,37 @@ export class Sequencer {
       // One statement whatever the batch size: each column goes as one text array parameter
       // (numbers as decimals, bytes as hex, as both drivers pass text arrays through unchanged),
       // unnested and cast server-side.
+      // The index leaf's row has no chain: empty org and subject, its own index as seq.
+      const rows = [
+        ...accepted.map((it, k) => ({
+          idx: old.size + k,
+          leafHash: it.leafHash,
+          leaf: it.leaf,
+          org: it.envelope.event.org,
+          subject: it.envelope.event.subject,
+          type: it.envelope.event.type as string,
+          seq: it.envelope.event.seq,
+        })),
+        {
+          idx: old.size + accepted.length,
+          leafHash: computeLeafHash(indexLeaf),
+          leaf: indexLeaf,
+          org: "",
+          subject: "",
+          type: INDEX_LEAF_TYPE,
+          seq: old.size + accepted.length,
+        },
+      ];
       await tx.execute(sql`
         insert into ${entries} (idx, leaf_hash, envelope, org, subject, type, seq)
         select i::bigint, decode(h, 'hex'), decode(e, 'hex'), o, s, t, q::bigint
-        from unnest(${sql.param(accepted.map((_, k) => String(old.size + k)))}::text[],
-                    ${sql.param(accepted.map((it) => hex(it.leafHash)))}::text[],
-                    ${sql.param(accepted.map((it) => hex(it.leaf)))}::text[],
-                    ${sql.param(accepted.map((it) => it.envelope.event.org))}::text[],
-                    ${sql.param(accepted.map((it) => it.envelope.event.subject))}::text[],
-                    ${sql.param(accepted.map((it) => it.envelope.event.type))}::text[],
-                    ${sql.param(accepted.map((it) => String(it.envelope.event.seq)))}::text[])
+        from unnest(${sql.param(rows.map((r) => String(r.idx)))}::text[],
+                    ${sql.param(rows.map((r) => hex(r.leafHash)))}::text[],
+                    ${sql.param(rows.map((r) => hex(r.leaf)))}::text[],
+                    ${sql.param(rows.map((r) => r.org))}::text[],
+                    ${sql.param(rows.map((r) => r.subject))}::text[],
+                    ${sql.param(rows.map((r) => r.type))}::text[],
+                    ${sql.param(rows.map((r) => String(r.seq)))}::text[])
           as x(i, h, e, o, s, t, q)`);
       await tx
         .insert(tiles)
@@ -508,4 +594,13 @@ export class Sequencer {
       await this.opts.faults?.beforeCommit?.(next.size, tx);
     });
   }
+}
+
+function headValue(h: { seq: number; index: number; leafHash: string }): Uint8Array {
+  return encodeChainHead({ seq: h.seq, index: h.index, leafHash: fromBase64(h.leafHash) });
+}
+
+/** Whether two envelopes carry the same event (the signed bytes), whatever their signatures. */
+function sameEvent(a: Envelope, b: Envelope): boolean {
+  return equalBytes(eventSigningBytes(a.event), eventSigningBytes(b.event));
 }

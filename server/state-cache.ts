@@ -102,7 +102,7 @@ export async function loadAccounts(
       org: r.org,
       id: r.id,
       status: r.status as AccountStatus,
-      inviteCommitment: toBase64(r.inviteCommitment),
+      inviteKey: toBase64(r.inviteKey),
       everActive: r.everActive,
       keys: {},
       head: { seq: r.headSeq, leafHash: toBase64(r.headLeafHash), index: r.headIndex },
@@ -199,14 +199,14 @@ export async function saveState(
     // one text array parameter (postgres-js types arrays of numbers and booleans by their first
     // element, so everything goes as text and is cast server-side), bytes as hex.
     await tx.execute(sql`
-      insert into ${accounts} (org, id, status, external_id, invite_commitment, ever_active,
+      insert into ${accounts} (org, id, status, external_id, invite_key, ever_active,
                                head_seq, head_leaf_hash, head_index)
       select o, i, s, x, decode(c, 'hex'), a::boolean, q::bigint, decode(h, 'hex'), n::bigint
       from unnest(${sql.param(as.map((a) => a.org))}::text[],
                   ${sql.param(as.map((a) => a.id))}::text[],
                   ${sql.param(as.map((a) => a.status))}::text[],
                   ${sql.param(as.map((a) => a.externalId ?? null))}::text[],
-                  ${sql.param(as.map((a) => hex(fromBase64(a.inviteCommitment))))}::text[],
+                  ${sql.param(as.map((a) => hex(fromBase64(a.inviteKey))))}::text[],
                   ${sql.param(as.map((a) => String(a.everActive)))}::text[],
                   ${sql.param(as.map((a) => String(a.head.seq)))}::text[],
                   ${sql.param(as.map((a) => hex(fromBase64(a.head.leafHash))))}::text[],

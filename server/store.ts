@@ -15,6 +15,7 @@ import type { HashReader } from "../core/merkle.js";
 import type { AccountState, OrgState } from "../core/policy.js";
 import { FULL_TILE_BYTES, TileCache, type TileId, tileHashReader } from "../core/tiles.js";
 import { type Database, runMigrations } from "../node/db.js";
+import { ChainIndexCache } from "./chain-index.js";
 import { checkpoints, cosignatures, entries, logHead, tiles } from "./schema.js";
 import { accountKey, loadAccounts, loadOrgs } from "./state-cache.js";
 
@@ -70,11 +71,14 @@ export class LogStore {
    * at any one width never changes once committed, so no entry ever goes stale.
    */
   private proofTiles: TileCache;
+  /** The index of chain heads as of recent checkpoints (lookup proofs). */
+  readonly chainIndex: ChainIndexCache;
 
   constructor(
     readonly database: Database,
     private readonly opts: LogStoreOptions = {},
   ) {
+    this.chainIndex = new ChainIndexCache(database);
     this.tileBytes = new Lru(opts.tileCacheSize ?? 8192);
     this.proofTiles = new TileCache(opts.tileCacheSize ?? 8192);
   }
@@ -239,6 +243,77 @@ export class LogStore {
       );
     for (const r of rows) found.set(hashKey(r.leafHash), r.idx);
     return found;
+  }
+
+  /**
+   * The entries at chain positions (org, subject, seq), for telling a resubmitted event from a
+   * conflicting one. Org and account chains of the same id are told apart by the caller (type).
+   */
+  async eventsAt(positions: readonly { org: string; subject: string; seq: number }[]): Promise<
+    {
+      index: number;
+      leafHash: Uint8Array;
+      envelope: Uint8Array;
+      org: string;
+      subject: string;
+      seq: number;
+      type: string;
+    }[]
+  > {
+    if (positions.length === 0) return [];
+    const rows = await this.db.execute<{ idx: unknown }>(sql`
+      select e.idx, e.leaf_hash, e.envelope, e.org, e.subject, e.seq, e.type
+      from ${entries} e
+      join unnest(${sql.param(positions.map((p) => p.org))}::text[],
+                  ${sql.param(positions.map((p) => p.subject))}::text[],
+                  ${sql.param(positions.map((p) => String(p.seq)))}::text[]) as x(o, s, q)
+        on e.org = x.o and e.subject = x.s and e.seq = x.q::bigint`);
+    const list = (Array.isArray(rows) ? rows : (rows as unknown as { rows: unknown[] }).rows) as {
+      idx: string | number;
+      leaf_hash: Uint8Array;
+      envelope: Uint8Array;
+      org: string;
+      subject: string;
+      seq: string | number;
+      type: string;
+    }[];
+    const bytes = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    return list.map((r) => ({
+      index: Number(r.idx),
+      leafHash: bytes(r.leaf_hash),
+      envelope: bytes(r.envelope),
+      org: r.org,
+      subject: r.subject,
+      seq: Number(r.seq),
+      type: r.type,
+    }));
+  }
+
+  /**
+   * For each event index, the first index leaf after it (the last leaf of its batch) below
+   * `size`, deduplicated and in index order.
+   */
+  async coveringIndexLeaves(indices: readonly number[], size: number): Promise<StoredEntry[]> {
+    if (indices.length === 0) return [];
+    const rows = await this.db.execute(sql`
+      select distinct l.idx, l.leaf_hash, l.envelope
+      from unnest(${sql.param(indices.map(String))}::text[]) as x(i)
+      cross join lateral (
+        select idx, leaf_hash, envelope from ${entries}
+        where idx > x.i::bigint and idx < ${size} and type = 'log.index'
+        order by idx limit 1) l
+      order by l.idx`);
+    const list = (Array.isArray(rows) ? rows : (rows as unknown as { rows: unknown[] }).rows) as {
+      idx: string | number;
+      leaf_hash: Uint8Array;
+      envelope: Uint8Array;
+    }[];
+    const bytes = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    return list.map((r) => ({
+      index: Number(r.idx),
+      leafHash: bytes(r.leaf_hash),
+      envelope: bytes(r.envelope),
+    }));
   }
 
   async getOrg(id: string): Promise<OrgState | undefined> {

@@ -3,16 +3,24 @@
 // checkpoint with its cosignatures, every event of the account, and the whole org chain up to
 // that checkpoint (a replay needs the org chain complete: admins, grants and revocations all
 // decide whether a later event was allowed), each as its exact leaf bytes with an inclusion
-// proof. Nothing here is trusted by the client; it only saves round trips.
+// proof, the lookup proof of both chains' heads in the index (core/chain-index.ts) and the index
+// leaves that cover the events. Nothing here is trusted by the client; it only saves round trips.
 
 import { Hono } from "hono";
 import { toBase64 } from "../../core/bytes.js";
+import { chainKey, isIndexLeaf, type LookupJson } from "../../core/chain-index.js";
 import { TrustlogError } from "../../core/errors.js";
+import type { HashReader } from "../../core/merkle.js";
+import { encodeTrieProof } from "../../core/mpt.js";
 import { proveConsistency, proveInclusion } from "../../core/proof.js";
-import type { EventRef, LogStore } from "../store.js";
+import type { EventRef, LogStore, StoredCheckpoint } from "../store.js";
 import { decimal, id } from "./params.js";
 
-/** The routes `GET /v1/orgs/:org/proof` and `GET /v1/orgs/:org/accounts/:account/proof`. */
+/**
+ * The routes `GET /v1/orgs/:org/proof` and `GET /v1/orgs/:org/accounts/:account/proof`, and the
+ * lookups alone, for present and absent chains: `GET /v1/orgs/:org/lookup` and
+ * `GET /v1/orgs/:org/accounts/:account/lookup`.
+ */
 export function historyRoutes(store: LogStore): Hono {
   const app = new Hono();
 
@@ -29,7 +37,66 @@ export function historyRoutes(store: LogStore): Hono {
     return c.json(await historyBundle(store, org, account, from), 200, { "Cache-Control": "no-cache" });
   });
 
+  app.get("/v1/orgs/:org/lookup", async (c) => {
+    const org = id(c.req.param("org"), "org");
+    return c.json(await lookupAnswer(store, org, undefined), 200, { "Cache-Control": "no-cache" });
+  });
+
+  app.get("/v1/orgs/:org/accounts/:account/lookup", async (c) => {
+    const org = id(c.req.param("org"), "org");
+    const account = id(c.req.param("account"), "account");
+    return c.json(await lookupAnswer(store, org, account), 200, { "Cache-Control": "no-cache" });
+  });
+
   return app;
+}
+
+async function published(store: LogStore): Promise<StoredCheckpoint> {
+  const checkpoint = await store.latestCheckpoint();
+  if (!checkpoint || checkpoint.size === 0)
+    throw new TrustlogError("NOT_FOUND", "the log has not published a checkpoint with entries yet");
+  return checkpoint;
+}
+
+/**
+ * The lookup proof of an org's chain (and an account's) as of the checkpoint of `size`: its
+ * last leaf, which is the index leaf, with its inclusion proof and the trie proofs.
+ */
+export async function lookupProof(
+  store: LogStore,
+  size: number,
+  reader: HashReader,
+  org: string,
+  account: string | undefined,
+): Promise<LookupJson> {
+  const entry = await store.getEntry(size - 1);
+  if (!entry || !isIndexLeaf(entry.envelope))
+    throw new TrustlogError(
+      "INTERNAL",
+      `the last leaf of the checkpoint of size ${size} is not an index leaf`,
+    );
+  const trie = await store.chainIndex.at(size);
+  const out: LookupJson = {
+    index: size - 1,
+    leaf: toBase64(entry.envelope),
+    inclusion: (await proveInclusion(size - 1, size, reader)).map(toBase64),
+    org: toBase64(encodeTrieProof(trie.prove(chainKey("org", org)))),
+  };
+  if (account !== undefined)
+    out.account = toBase64(encodeTrieProof(trie.prove(chainKey("account", org, account))));
+  return out;
+}
+
+async function lookupAnswer(store: LogStore, org: string, account: string | undefined) {
+  const checkpoint = await published(store);
+  const size = checkpoint.size;
+  const lookup = await lookupProof(store, size, store.hashReader(size), org, account);
+  return {
+    checkpoint: checkpoint.note + checkpoint.cosignatures.join(""),
+    org,
+    ...(account ? { account } : {}),
+    lookup,
+  };
 }
 
 export async function historyBundle(
@@ -39,8 +106,7 @@ export async function historyBundle(
   from?: number,
 ) {
   // The checkpoint is read first: events committed after it are left out, having no proof yet.
-  const checkpoint = await store.latestCheckpoint();
-  if (!checkpoint) throw new TrustlogError("NOT_FOUND", "the log has not published a checkpoint yet");
+  const checkpoint = await published(store);
   const size = checkpoint.size;
   const reader = store.hashReader(size);
   const withProofs = async (refs: EventRef[]) => {
@@ -69,6 +135,20 @@ export async function historyBundle(
     bundle.account = account;
     bundle.accountEvents = accountEvents;
   }
+  const eventIndices = [...orgEvents, ...((bundle.accountEvents as typeof orgEvents | undefined) ?? [])].map(
+    (e) => e.index,
+  );
+  const covers = await store.coveringIndexLeaves(eventIndices, size);
+  bundle.covers = [];
+  for (const cover of covers) {
+    const inclusion = await proveInclusion(cover.index, size, reader);
+    (bundle.covers as unknown[]).push({
+      index: cover.index,
+      envelope: toBase64(cover.envelope),
+      inclusion: inclusion.map(toBase64),
+    });
+  }
+  bundle.lookup = await lookupProof(store, size, reader, org, account);
   // A client that trusted an earlier size gets the proof that this checkpoint extends it; a
   // size beyond this checkpoint gets none (the client refuses the rollback itself).
   if (from !== undefined && from > 0 && from <= size) {

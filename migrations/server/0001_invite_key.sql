@@ -1,0 +1,1 @@
+ALTER TABLE "accounts" RENAME COLUMN "invite_commitment" TO "invite_key";
