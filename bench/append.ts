@@ -21,6 +21,7 @@ import { toBase64 } from "../core/bytes.js";
 import { ed25519 } from "../core/ed25519.js";
 import { type Envelope, parseEnvelope } from "../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../core/event-build.js";
+import { inviteKeyFromSecret } from "../core/invite.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { startTrustlog } from "../test/helpers/process.js";
 
@@ -116,9 +117,8 @@ function buildMix(prefix: string, now: number): Envelope[][] {
           time: now,
           actor: { role: "self", key: pub(key) },
           key: { id: "k1", alg: "ed25519", use: "sign", pub: pub(key) },
-          inviteSecret: secret,
         }),
-        [key],
+        [key, inviteKeyFromSecret(secret).seed],
       ),
     );
   }

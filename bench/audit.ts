@@ -10,6 +10,7 @@ import { toBase64 } from "../core/bytes.js";
 import { formatCheckpoint } from "../core/checkpoint.js";
 import { ed25519 } from "../core/ed25519.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../core/event-build.js";
+import { inviteKeyFromSecret } from "../core/invite.js";
 import { canonicalBytes } from "../core/jcs.js";
 import { leafHash, memoryHashReader, rootHashSync } from "../core/merkle.js";
 import { generateSignerKey, parseSignerKey, signNote } from "../core/note.js";
@@ -82,9 +83,8 @@ for (let a = 0; leaves.length < target; a++) {
         time: T0 + 3,
         actor: { role: "self", key: k },
         key: { id: "k1", alg: "ed25519", use: "sign", pub: k },
-        inviteSecret: secret,
       }),
-      [seed],
+      [seed, inviteKeyFromSecret(secret).seed],
     ),
   );
 }

@@ -121,7 +121,7 @@ async function seed(): Promise<void> {
             subject: `u${done + i}`,
             time: now,
             actor,
-            inviteCommitment: toBase64(randomBytes(32)),
+            inviteKey: toBase64(randomBytes(32)),
           }),
           [adminSeed],
         ),

@@ -2,14 +2,17 @@
 // mirror or CDN can serve) and re-check everything: every entry's bytes against the level-0 hash
 // tile, every event against the policy in log order from an empty state, the tree root against
 // the signed (and, with a witness policy, cosigned) checkpoint, and that checkpoint against the
-// last one trusted. The first failure stops the audit and names its entry index.
+// last one trusted; every index leaf recomputed from the chain heads before it (core/log-replay).
+// A broken rule is reported with its entry index and code and the replay goes on to the end,
+// so one bad entry hides nothing after it; what cannot be read at all (a bad entry bundle, a
+// checkpoint that is not signed or not fresh) stops the audit.
 
 import { equalBytes, toBase64 } from "../core/bytes.js";
 import type { Checkpoint } from "../core/checkpoint.js";
-import { isTrustlogError, TrustlogError } from "../core/errors.js";
-import { parseEnvelope } from "../core/event.js";
+import { TrustlogError } from "../core/errors.js";
+import { LogReplayer, type Violation } from "../core/log-replay.js";
 import { foldRight, leafHash, nodeHash } from "../core/merkle.js";
-import { MemoryState } from "../core/policy.js";
+import type { MemoryState } from "../core/policy.js";
 import { checkConsistency } from "../core/proof.js";
 import { decodeEntryBundle, TILE_WIDTH, type TileId } from "../core/tiles.js";
 import { type VerifiedCheckpoint, verifyCheckpointNote } from "./bundle.js";
@@ -17,7 +20,7 @@ import { type Fetch, LogClient } from "./log-client.js";
 import type { TrustStore } from "./trust-store.js";
 import type { LogConfig } from "./verify-key.js";
 import { checkConsistencyWithTrusted } from "./verify-key.js";
-import { compileWitnessPolicy } from "./witness-policy.js";
+import { compileWitnessPolicy, DEFAULT_MAX_AGE_SECONDS } from "./witness-policy.js";
 
 /** The read API an audit needs (LogClient over HTTP, or tiles held anywhere else). */
 export interface TileSource {
@@ -38,13 +41,22 @@ export interface AuditOptions {
   /** Tiles fetched ahead of the replay (default 8). */
   prefetch?: number;
   onProgress?: (done: number, total: number) => void;
+  /** How old the quorum's cosignatures may be (default one hour; see witness-policy.ts). */
+  maxAgeSeconds?: number;
+  /** The clock, milliseconds since the epoch (default Date.now). */
+  now?: () => number;
 }
 
 export interface AuditResult {
   checkpoint: { origin: string; size: number; root: string };
   cosigners: string[];
+  /** Entries replayed (events and index leaves). */
+  entries: number;
   events: number;
+  indexLeaves: number;
   orgs: number;
+  /** Every broken rule, in index order; the audit passed only when this is empty. */
+  violations: Violation[];
   seconds: number;
   /** Events per second. */
   rate: number;
@@ -85,13 +97,25 @@ function at(
   return new TrustlogError(code, `entry ${index}: ${message}`, { index, ...extra });
 }
 
-/** Replays the log; resolves with figures, or throws naming the first bad entry. */
+/**
+ * Replays the log; resolves with figures and every violation found (the trust store advances
+ * only when there is none), or throws when the log cannot be read or its checkpoint trusted.
+ */
 export async function audit(opts: AuditOptions): Promise<AuditResult> {
   const started = performance.now();
   const source: TileSource =
     opts.source ?? new LogClient(opts.log.url, opts.fetch ? { fetch: opts.fetch } : {});
   const policy = compileWitnessPolicy({ witnesses: opts.witnesses ?? [], quorum: opts.quorum ?? 0 });
-  const verified: VerifiedCheckpoint = verifyCheckpointNote(await source.checkpoint(), opts.log, policy);
+  const fresh = {
+    now: Math.floor((opts.now ?? Date.now)() / 1000),
+    maxAgeSeconds: opts.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+  };
+  const verified: VerifiedCheckpoint = verifyCheckpointNote(
+    await source.checkpoint(),
+    opts.log,
+    policy,
+    fresh,
+  );
   const cp: Checkpoint = verified.checkpoint;
   const state0 = opts.store ? await opts.store.load(opts.log.vkey) : undefined;
   if (state0) await checkConsistencyWithTrusted(state0, verified, undefined, source);
@@ -104,9 +128,9 @@ export async function audit(opts: AuditOptions): Promise<AuditResult> {
   };
   const prefetch = Math.max(1, opts.prefetch ?? 8);
   const pending = new Map<number, ReturnType<typeof fetchTile>>();
-  const state = new MemoryState();
+  const replayer = new LogReplayer();
+  const violations: Violation[] = [];
   const tree = new CompactRange();
-  let orgs = 0;
   for (let n = 0; n < tiles; n++) {
     for (let k = n; k < Math.min(tiles, n + prefetch); k++) {
       if (!pending.has(k)) {
@@ -132,26 +156,19 @@ export async function audit(opts: AuditOptions): Promise<AuditResult> {
       const lh = leafHash(entry);
       // The hash tile is what proofs to everyone else are built from: it must match the data.
       if (!equalBytes(lh, hashTile.subarray(i * 32, (i + 1) * 32))) {
-        throw at(index, "TILE_MISMATCH", "leaf hash differs from the hash tile");
+        violations.push({
+          index,
+          code: "TILE_MISMATCH",
+          message: `entry ${index}: leaf hash differs from the hash tile`,
+        });
       }
-      let parsed: ReturnType<typeof parseEnvelope>;
-      try {
-        parsed = parseEnvelope(entry);
-      } catch (e) {
-        throw at(index, "EVENT_MALFORMED", (e as Error).message);
-      }
-      if (!equalBytes(parsed.leaf, entry)) throw at(index, "EVENT_MALFORMED", "not canonical JSON");
-      try {
-        const r = state.apply(parsed.envelope, { index, leafHash: lh });
-        if (parsed.envelope.event.type === "org.create" && r.org) orgs++;
-      } catch (e) {
-        if (!isTrustlogError(e)) throw e;
-        throw at(index, "POLICY_VIOLATION", `${e.code}: ${e.message}`, { policyCode: e.code });
-      }
+      violations.push(...replayer.apply(index, entry, lh));
       tree.push(lh);
     }
     opts.onProgress?.(Math.min(size, (n + 1) * TILE_WIDTH), size);
   }
+  violations.push(...replayer.finish(size));
+  violations.sort((a, b) => a.index - b.index);
   const root = tree.root();
   if (size > 0 && (!root || !equalBytes(root, cp.root))) {
     throw new TrustlogError(
@@ -163,7 +180,7 @@ export async function audit(opts: AuditOptions): Promise<AuditResult> {
 
   // The log kept growing meanwhile: its new checkpoint must extend the audited one.
   let latest: AuditResult["latest"];
-  const again = verifyCheckpointNote(await source.checkpoint(), opts.log, policy);
+  const again = verifyCheckpointNote(await source.checkpoint(), opts.log, policy, fresh);
   if (again.checkpoint.size < size) {
     throw new TrustlogError("ROLLBACK", `the log went back from size ${size} to ${again.checkpoint.size}`);
   }
@@ -180,7 +197,7 @@ export async function audit(opts: AuditOptions): Promise<AuditResult> {
     latest = { size: again.checkpoint.size, root: toBase64(again.checkpoint.root) };
   }
 
-  if (opts.store && state0) {
+  if (opts.store && state0 && violations.length === 0) {
     const trusted = state0.checkpoint;
     if (!trusted || trusted.size < size) {
       await opts.store.compareAndSave(opts.log.vkey, state0.version, {
@@ -193,11 +210,14 @@ export async function audit(opts: AuditOptions): Promise<AuditResult> {
   return {
     checkpoint: { origin: cp.origin, size, root: toBase64(cp.root) },
     cosigners: verified.cosigners,
-    events: size,
-    orgs,
+    entries: size,
+    events: replayer.events,
+    indexLeaves: replayer.indexLeaves,
+    orgs: replayer.orgs,
+    violations,
     seconds,
     rate: size / Math.max(seconds, 1e-9),
-    state,
+    state: replayer.state,
     ...(latest ? { latest } : {}),
   };
 }

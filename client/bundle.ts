@@ -9,18 +9,29 @@
 //      increasing, every event about the right org and subject;
 //   5. every signature and policy rule, by replaying the events in log order with core's policy
 //      from the org's creation.
-// What it cannot see alone: events past the end of a chain that the log left out. The trust
-// store (verify-key.ts) refuses a chain shorter than one already seen; auditors and monitors,
-// who read every entry, see the rest.
+//   6. the lookup proof (core/chain-index.ts): the checkpoint's last leaf is an index leaf whose
+//      trie maps the org's and the account's chains to exactly the heads the histories end at,
+//      so a history with its tail left out, or a fork the log keeps off to the side, fails;
+//   7. each event's time against the log's time in the index leaf that first covers it.
+// The trust store (verify-key.ts) adds what one bundle cannot show: that the log never served
+// this client an older or different head before.
 
 import { equalBytes, fromBase64, toBase64 } from "../core/bytes.js";
+import {
+  type ChainHead,
+  checkLookup,
+  type IndexLeaf,
+  type LookupJson,
+  parseIndexLeaf,
+} from "../core/chain-index.js";
 import { type Checkpoint, parseCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import { type Envelope, isOrgEventType, parseEnvelope } from "../core/event.js";
+import { leafHash as computeLeafHash } from "../core/merkle.js";
 import { type NoteVerifier, openNote, type ParsedNote, parseVerifierKey } from "../core/note.js";
-import { type AccountState, MemoryState, type OrgState } from "../core/policy.js";
+import { type AccountState, checkCoveredTime, MemoryState, type OrgState } from "../core/policy.js";
 import { checkInclusion } from "../core/proof.js";
-import { type CompiledWitnessPolicy, checkWitnessQuorum } from "./witness-policy.js";
+import { type CompiledWitnessPolicy, checkWitnessQuorum, type Freshness } from "./witness-policy.js";
 
 export interface BundleEventJson {
   index: number;
@@ -40,6 +51,10 @@ export interface HistoryBundleJson {
   accountEvents?: BundleEventJson[];
   /** Present when asked with ?from=N: the proof that the checkpoint extends size N. */
   consistency?: { from: number; hashes: string[] };
+  /** The lookup proof of the org's (and account's) chain head as of the checkpoint. */
+  lookup: LookupJson;
+  /** For each event, the index leaf that first covers it (its batch's last leaf), deduplicated. */
+  covers: BundleEventJson[];
 }
 
 export interface VerifiedEvent {
@@ -55,6 +70,8 @@ export interface VerifiedCheckpoint {
   text: string;
   /** Names of the policy's witnesses that cosigned it. */
   cosigners: string[];
+  /** Their cosignature timestamps (Unix seconds), by name. */
+  cosignedAt: Record<string, number>;
 }
 
 export interface VerifiedHistory extends VerifiedCheckpoint {
@@ -62,6 +79,8 @@ export interface VerifiedHistory extends VerifiedCheckpoint {
   account?: AccountState;
   orgEvents: VerifiedEvent[];
   accountEvents: VerifiedEvent[];
+  /** The index leaf the lookup proof went through (the checkpoint's last leaf). */
+  index: IndexLeaf;
 }
 
 export interface LogKey {
@@ -71,11 +90,15 @@ export interface LogKey {
   origin?: string;
 }
 
-/** Checks the log signature, origin and witness quorum of a checkpoint note. */
+/**
+ * Checks the log signature, origin and witness quorum of a checkpoint note, and with `fresh`
+ * that the quorum's cosignatures are recent enough (CHECKPOINT_STALE).
+ */
 export function verifyCheckpointNote(
   text: string,
   log: LogKey | (NoteVerifier & { origin?: string }),
   witnesses: CompiledWitnessPolicy,
+  fresh?: Freshness,
 ): VerifiedCheckpoint {
   const verifier = "vkey" in log ? parseVerifierKey(log.vkey) : log;
   const origin = log.origin ?? verifier.name;
@@ -96,8 +119,8 @@ export function verifyCheckpointNote(
       `checkpoint is for ${JSON.stringify(checkpoint.origin)}, not ${JSON.stringify(origin)}`,
     );
   }
-  const cosigners = checkWitnessQuorum(note, witnesses);
-  return { checkpoint, note, text, cosigners };
+  const quorum = checkWitnessQuorum(note, witnesses, fresh);
+  return { checkpoint, note, text, cosigners: quorum.cosigners, cosignedAt: quorum.timestamps };
 }
 
 interface Decoded {
@@ -212,12 +235,49 @@ export function replay(
   return state;
 }
 
+/** Decodes the covering index leaves, each checked for inclusion, sorted by index. */
+function decodeCovers(list: unknown, cp: Checkpoint): { index: number; leaf: IndexLeaf }[] {
+  if (!Array.isArray(list)) throw bad("covers is missing");
+  const out = list.map((e: BundleEventJson) => {
+    if (typeof e !== "object" || e === null || !Number.isSafeInteger(e.index) || !Array.isArray(e.inclusion))
+      throw bad("a cover is malformed");
+    let bytes: Uint8Array;
+    let proof: Uint8Array[];
+    try {
+      bytes = fromBase64(String(e.envelope));
+      proof = e.inclusion.map((h) => fromBase64(String(h)));
+    } catch {
+      throw bad(`cover ${e.index} has bad base64`);
+    }
+    let leaf: IndexLeaf;
+    try {
+      leaf = parseIndexLeaf(bytes);
+    } catch (err) {
+      throw new TrustlogError("EVENT_MALFORMED", `cover ${e.index}: ${(err as Error).message}`, {
+        index: e.index,
+      });
+    }
+    if (leaf.size !== e.index) throw bad(`cover ${e.index} says it is at ${leaf.size}`);
+    try {
+      checkInclusion(computeLeafHash(bytes), e.index, cp.size, proof, cp.root);
+    } catch (err) {
+      throw new TrustlogError("INCLUSION_INVALID", `cover ${e.index}: ${(err as Error).message}`, {
+        index: e.index,
+      });
+    }
+    return { index: e.index, leaf };
+  });
+  return out.sort((a, b) => a.index - b.index);
+}
+
 export interface VerifyBundleOptions {
   log: LogKey;
   witnesses: CompiledWitnessPolicy;
   org: string;
   /** Expected for an account bundle; absent for an org bundle. */
   account?: string;
+  /** Refuse a checkpoint whose quorum of cosignatures is older than this (CHECKPOINT_STALE). */
+  fresh?: Freshness;
 }
 
 /** Verifies a bundle in isolation (no trust store: see verify-key.ts for that part). */
@@ -230,7 +290,7 @@ export function verifyBundle(bundle: HistoryBundleJson, opts: VerifyBundleOption
   if (!Array.isArray(bundle.orgEvents)) throw bad("orgEvents is missing");
   if (opts.account !== undefined && !Array.isArray(bundle.accountEvents))
     throw bad("accountEvents is missing");
-  const cp = verifyCheckpointNote(String(bundle.checkpoint), opts.log, opts.witnesses);
+  const cp = verifyCheckpointNote(String(bundle.checkpoint), opts.log, opts.witnesses, opts.fresh);
   const c = cp.checkpoint;
 
   const orgEvents = bundle.orgEvents.map((e) => decodeEvent(e, c));
@@ -248,7 +308,36 @@ export function verifyBundle(bundle: HistoryBundleJson, opts: VerifyBundleOption
     if (all[i]!.index === all[i - 1]!.index)
       throw new TrustlogError("CHAIN_BROKEN", `two events at index ${all[i]!.index}`);
   }
+  const covers = decodeCovers(bundle.covers, c);
+  for (const e of all) {
+    const cover = covers.find((x) => x.index > e.index);
+    if (!cover) throw bad(`no index leaf covers event ${e.index}`);
+    try {
+      checkCoveredTime(e.envelope.event, cover.leaf.time);
+    } catch (err) {
+      if (!isTrustlogError(err)) throw err;
+      throw new TrustlogError(
+        "POLICY_VIOLATION",
+        `entry ${e.index} breaks the policy: ${err.code}: ${err.message}`,
+        {
+          index: e.index,
+          policyCode: err.code,
+        },
+      );
+    }
+  }
   const state = replay(all);
+  // The lookup proof: the histories must end exactly at the heads the log's index proves.
+  const headOf = (events: Decoded[]): ChainHead => {
+    const last = events[events.length - 1]!;
+    return { seq: last.envelope.event.seq, index: last.index, leafHash: last.leafHash };
+  };
+  const chains: Parameters<typeof checkLookup>[2] = [
+    { kind: "org", org: opts.org, claimed: headOf(orgEvents) },
+  ];
+  if (opts.account !== undefined)
+    chains.push({ kind: "account", org: opts.org, account: opts.account, claimed: headOf(accountEvents) });
+  const index = checkLookup(c, bundle.lookup, chains);
   const org = state.org(opts.org);
   if (!org) throw new TrustlogError("CHAIN_BROKEN", `org ${opts.org} was never created`);
   const out: VerifiedHistory = {
@@ -256,6 +345,7 @@ export function verifyBundle(bundle: HistoryBundleJson, opts: VerifyBundleOption
     org,
     orgEvents: orgEvents.map(({ index, leafHash, envelope }) => ({ index, leafHash, envelope })),
     accountEvents: accountEvents.map(({ index, leafHash, envelope }) => ({ index, leafHash, envelope })),
+    index,
   };
   if (opts.account !== undefined) {
     const account = state.account(opts.org, opts.account);

@@ -2,15 +2,19 @@
 // everything verified; a refusal prints its stable code (stderr, or the JSON with --json) and
 // exits 1. Node only (file trust store, progress bar, native Ed25519).
 
+import { mkdirSync } from "node:fs";
+import { homedir } from "node:os";
+import { dirname, join } from "node:path";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
-import { isTrustlogError } from "../core/errors.js";
+import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { audit } from "./audit.js";
 import { FileTrustStore } from "./file-store.js";
 import { monitor } from "./monitor.js";
 import { MemoryTrustStore, type TrustStore } from "./trust-store.js";
 import { verifyKey } from "./verify-key.js";
+import { DEFAULT_MAX_AGE_SECONDS } from "./witness-policy.js";
 
 interface CommonFlags {
   log: string;
@@ -19,7 +23,20 @@ interface CommonFlags {
   witness?: string[];
   quorum?: string;
   state?: string;
+  maxAge?: string;
+  unsafeNoWitness?: boolean;
+  unsafeEphemeralState?: boolean;
   json?: boolean;
+}
+
+/**
+ * Where the trust state lives by default: $XDG_STATE_HOME/trustlog/trust-state.json, or
+ * ~/.local/state/trustlog/trust-state.json (the XDG base directory default). Keeping it is what
+ * turns trust on first use into trust on first use ONCE.
+ */
+export function defaultStatePath(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_STATE_HOME?.startsWith("/") ? env.XDG_STATE_HOME : join(homedir(), ".local", "state");
+  return join(base, "trustlog", "trust-state.json");
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -31,21 +48,63 @@ function logOptions(cmd: Command): Command {
     .option("--origin <origin>", "checkpoint origin, when it differs from the key name")
     .option("--witness <vkey>", "a witness cosignature/v1 verifier key (repeatable)", collect)
     .option("--quorum <k>", "how many of the witnesses must cosign (default: all given)")
-    .option("--state <file>", "trust state file (default: in memory, trust on first use)");
+    .option(
+      "--max-age <seconds>",
+      "how old the quorum's cosignatures may be",
+      String(DEFAULT_MAX_AGE_SECONDS),
+    )
+    .option("--state <file>", `trust state file (default: ${defaultStatePath()})`)
+    .option(
+      "--unsafe-no-witness",
+      "accept checkpoints no witness cosigned: the log alone could then show you a forked or stale view",
+    )
+    .option(
+      "--unsafe-ephemeral-state",
+      "keep the trust state in memory only: every run trusts the log on first use again",
+    );
 }
 
 function common(flags: CommonFlags) {
   const witnesses = flags.witness ?? [];
+  if (witnesses.length === 0 && !flags.unsafeNoWitness) {
+    throw new TrustlogError(
+      "NO_WITNESS_POLICY",
+      "no witness policy: pass the witnesses' keys with --witness <vkey> (and --quorum <k>), or --unsafe-no-witness to accept what the log alone signed",
+    );
+  }
   const quorum = flags.quorum === undefined ? witnesses.length : Number(flags.quorum);
-  if (!Number.isSafeInteger(quorum)) throw new Error("--quorum must be an integer");
-  const store: TrustStore = flags.state ? new FileTrustStore(flags.state) : new MemoryTrustStore();
+  if (!Number.isSafeInteger(quorum)) throw new TrustlogError("BAD_FLAG", "--quorum must be an integer");
+  if (witnesses.length > 0 && quorum < 1 && !flags.unsafeNoWitness)
+    throw new TrustlogError(
+      "NO_WITNESS_POLICY",
+      "--quorum 0 accepts unwitnessed checkpoints; add --unsafe-no-witness to mean it",
+    );
+  const maxAgeSeconds = Number(flags.maxAge ?? DEFAULT_MAX_AGE_SECONDS);
+  if (!Number.isSafeInteger(maxAgeSeconds) || maxAgeSeconds < 1)
+    throw new TrustlogError("BAD_FLAG", "--max-age must be a whole number of seconds, at least 1");
+  let store: TrustStore;
+  let statePath: string | undefined;
+  if (flags.unsafeEphemeralState) store = new MemoryTrustStore();
+  else {
+    statePath = flags.state ?? defaultStatePath();
+    mkdirSync(dirname(statePath), { recursive: true, mode: 0o700 });
+    store = new FileTrustStore(statePath);
+  }
   const log = { url: flags.log, vkey: flags.logKey, ...(flags.origin ? { origin: flags.origin } : {}) };
-  return { log, witnesses, quorum, store };
+  return { log, witnesses, quorum, store, maxAgeSeconds, statePath };
 }
+
+/** Refusals that mean the command was called wrongly (exit 2) rather than a failed check (1). */
+const USAGE_CODES = new Set(["NO_WITNESS_POLICY", "BAD_FLAG", "BAD_POLICY"]);
 
 /** Prints a refusal and sets a failing exit code; rethrows what is not a TrustlogError. */
 function fail(e: unknown, json: boolean | undefined): void {
   if (!isTrustlogError(e)) throw e;
+  if (USAGE_CODES.has(e.code)) {
+    process.stderr.write(`trustlog: ${e.code}: ${e.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   if (json)
     process.stdout.write(
       `${JSON.stringify({ ok: false, error: { code: e.code, message: e.message, ...e.details } })}\n`,
@@ -61,29 +120,51 @@ export function registerClientCommands(program: Command): void {
     .requiredOption("--account <account>", "account id")
     .option("--key <b64>", "public key that must be active on the account")
     .option("--genesis <b64>", "pinned leaf hash of the org's creation")
+    .option("--allow-inactive", "report a suspended, deleted or invited account instead of failing")
     .option("--json", "print the result as JSON")
-    .action(async (flags: CommonFlags & { org: string; account: string; key?: string; genesis?: string }) => {
-      useNativeEd25519();
-      try {
-        const r = await verifyKey({
-          ...common(flags),
-          org: flags.org,
-          account: flags.account,
-          ...(flags.key ? { key: flags.key } : {}),
-          ...(flags.genesis ? { pinnedGenesis: flags.genesis } : {}),
-        });
-        if (flags.json) {
-          process.stdout.write(`${JSON.stringify({ ok: true, ...r })}\n`);
-        } else {
-          process.stdout.write(
-            `verified ${r.org}/${r.account} (${r.status}) at checkpoint ${r.checkpoint.size}, cosigned by ${r.cosigners.join(", ") || "no witness"}\n`,
-          );
-          for (const k of r.keys) process.stdout.write(`  ${k.id} ${k.alg} ${k.use} ${k.pub}\n`);
+    .action(
+      async (
+        flags: CommonFlags & {
+          org: string;
+          account: string;
+          key?: string;
+          genesis?: string;
+          allowInactive?: boolean;
+        },
+      ) => {
+        useNativeEd25519();
+        try {
+          const c = common(flags);
+          const r = await verifyKey({
+            ...c,
+            org: flags.org,
+            account: flags.account,
+            ...(flags.key ? { key: flags.key } : {}),
+            ...(flags.genesis ? { pinnedGenesis: flags.genesis } : {}),
+            ...(flags.allowInactive ? { allowInactive: true } : {}),
+          });
+          if (r.genesisFirstUse) {
+            process.stderr.write(
+              `trustlog: warning: first use of org ${r.org}: its genesis ${r.genesis} is now pinned${c.statePath ? ` in ${c.statePath}` : " for this run only"} on trust; check it out of band and pin it with --genesis ${r.genesis}\n`,
+            );
+          }
+          if (flags.json) {
+            process.stdout.write(`${JSON.stringify({ ok: true, ...r })}\n`);
+          } else {
+            process.stdout.write(
+              `verified ${r.org}/${r.account} (${r.status}) at checkpoint ${r.checkpoint.size}, cosigned by ${r.cosigners.join(", ") || "no witness"}\n`,
+            );
+            for (const k of r.status === "active" ? r.keys : r.unrevokedKeys)
+              process.stdout.write(
+                `  ${k.id} ${k.alg} ${k.use} ${k.pub}${r.status === "active" ? "" : ` (${r.status})`}\n`,
+              );
+          }
+          if (r.status !== "active") process.exitCode = 3;
+        } catch (e) {
+          fail(e, flags.json);
         }
-      } catch (e) {
-        fail(e, flags.json);
-      }
-    });
+      },
+    );
 
   logOptions(program.command("audit").description("replay the whole log and re-check every entry"))
     .option("--no-progress", "no progress bar")
@@ -113,12 +194,16 @@ export function registerClientCommands(program: Command): void {
         });
         bar?.stop();
         const { state: _state, ...report } = r;
-        if (flags.json) process.stdout.write(`${JSON.stringify({ ok: true, ...report })}\n`);
+        const ok = r.violations.length === 0;
+        if (flags.json) process.stdout.write(`${JSON.stringify({ ok, ...report })}\n`);
         else {
+          for (const v of r.violations)
+            process.stdout.write(`violation at entry ${v.index}: ${v.policyCode ?? v.code}: ${v.message}\n`);
           process.stdout.write(
-            `audited ${r.events} events (${r.orgs} orgs) up to checkpoint ${r.checkpoint.size} in ${r.seconds.toFixed(2)} s: ${Math.round(r.rate)} events/s; no violation\n`,
+            `audited ${r.entries} entries (${r.events} events, ${r.indexLeaves} index leaves, ${r.orgs} orgs) up to checkpoint ${r.checkpoint.size} in ${r.seconds.toFixed(2)} s: ${Math.round(r.rate)} entries/s; ${ok ? "no violation" : `${r.violations.length} violation(s)`}\n`,
           );
         }
+        if (!ok) process.exitCode = 1;
       } catch (e) {
         bar?.stop();
         fail(e, flags.json);

@@ -8,7 +8,8 @@
 // each touched account's history is then fetched and verified in full. Discovery trusts the
 // entry bundles to be complete; `audit` is the check that they are.
 
-import { parseEnvelope } from "../core/event.js";
+import { isIndexLeaf } from "../core/chain-index.js";
+import { isOrgEventType, parseEnvelope } from "../core/event.js";
 import { decodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
 import type { VerifiedEvent } from "./bundle.js";
 import { type Fetch, LogClient } from "./log-client.js";
@@ -47,6 +48,10 @@ export interface MonitorOptions {
   fromIndex?: number;
   onEvent?: (e: MonitoredEvent) => void;
   onCheckpoint?: (size: number) => void;
+  /** How old the quorum's cosignatures may be (default one hour). */
+  maxAgeSeconds?: number;
+  /** The clock, milliseconds since the epoch (default Date.now). */
+  now?: () => number;
 }
 
 export function flagsOf(e: VerifiedEvent): MonitorFlag[] {
@@ -94,8 +99,9 @@ async function touchedAccounts(
     entries.forEach((entry, i) => {
       const index = n * TILE_WIDTH + i;
       if (index < from) return;
+      if (isIndexLeaf(entry)) return;
       const ev = parseEnvelope(entry).envelope.event;
-      if (ev.org === org && ev.subject !== org) out.add(ev.subject);
+      if (ev.org === org && !isOrgEventType(ev.type)) out.add(ev.subject);
     });
   }
   return out;
@@ -116,6 +122,8 @@ export async function monitor(opts: MonitorOptions): Promise<MonitoredEvent[]> {
     org: opts.org,
     store: opts.store,
     source,
+    ...(opts.maxAgeSeconds !== undefined ? { maxAgeSeconds: opts.maxAgeSeconds } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
   };
   const reported: MonitoredEvent[] = [];
   let seenSize = opts.fromIndex ?? 0;

@@ -90,7 +90,12 @@ export class Provisioner {
     return this.opts.clock ? this.opts.clock() : Math.floor(Date.now() / 1000);
   }
 
-  invite(account: string, f: { externalId?: string; inviteCommitment: Bytes }): Promise<Written> {
+  /**
+   * Invites an account. `inviteKey` is the public invite key derived from the secret the
+   * invitee receives out of band (core/invite.ts inviteKeyFromSecret); the secret itself never
+   * reaches the log, and whoever holds it is the only one who can add the account's first key.
+   */
+  invite(account: string, f: { externalId?: string; inviteKey: Bytes }): Promise<Written> {
     return this.write(account, false, (_head, time) =>
       sealEvent(
         accountInvite({
@@ -98,7 +103,7 @@ export class Provisioner {
           subject: account,
           time,
           actor: this.actor(),
-          inviteCommitment: f.inviteCommitment,
+          inviteKey: f.inviteKey,
           ...(f.externalId !== undefined ? { externalId: f.externalId } : {}),
         }),
         [this.seed],

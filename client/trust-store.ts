@@ -28,7 +28,7 @@ export interface TrustState {
   checkpoint?: TrustedCheckpoint;
   /** org id -> base64 leaf hash of its org.create. */
   genesis: Record<string, string>;
-  /** `${org} ${subject}` (ids never contain spaces) -> the latest event seen. */
+  /** headKey(kind, org, account) -> the latest event seen of that chain. */
   heads: Record<string, SeenHead>;
 }
 
@@ -36,8 +36,12 @@ export function emptyTrustState(): TrustState {
   return { version: 0, genesis: {}, heads: {} };
 }
 
-export function headKey(org: string, subject: string): string {
-  return `${org} ${subject}`;
+/**
+ * The trust-store key of a chain. Org and account chains are namespaced apart, since an
+ * account may carry its org's id (ids never contain a space or a slash... but may be equal).
+ */
+export function headKey(kind: "org" | "account", org: string, account?: string): string {
+  return kind === "org" ? `org ${org}` : `account ${org} ${account}`;
 }
 
 /**

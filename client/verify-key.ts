@@ -17,7 +17,11 @@ import {
 } from "./bundle.js";
 import { type Fetch, LogClient } from "./log-client.js";
 import { headKey, type SeenHead, type TrustState, type TrustStore } from "./trust-store.js";
-import { type CompiledWitnessPolicy, compileWitnessPolicy } from "./witness-policy.js";
+import {
+  type CompiledWitnessPolicy,
+  compileWitnessPolicy,
+  DEFAULT_MAX_AGE_SECONDS,
+} from "./witness-policy.js";
 
 export interface LogConfig extends LogKey {
   /** Base URL of the log's HTTP API. */
@@ -37,6 +41,10 @@ export interface HistoryOptions {
   fetch?: Fetch;
   /** Where bundles and proofs come from; defaults to the log's HTTP API at `log.url`. */
   source?: HistorySource;
+  /** How old the quorum's cosignatures may be (default DEFAULT_MAX_AGE_SECONDS, one hour). */
+  maxAgeSeconds?: number;
+  /** The clock, milliseconds since the epoch (default Date.now). */
+  now?: () => number;
 }
 
 /** What verification reads from a log (LogClient over HTTP, or anything that serves bundles). */
@@ -50,6 +58,11 @@ export interface VerifyKeyOptions extends HistoryOptions {
   account: string;
   /** Base64 public key that must be among the account's active keys. */
   key?: string;
+  /**
+   * Resolve for a suspended, deleted or still invited account too (its keys then listed under
+   * `unrevokedKeys` only); by default such an account is refused with ACCOUNT_NOT_ACTIVE.
+   */
+  allowInactive?: boolean;
 }
 
 export interface ActiveKey {
@@ -64,14 +77,22 @@ export interface VerifyKeyResult {
   org: string;
   account: string;
   status: AccountStatus;
-  /** The account's keys that are not revoked, in the order they were added. */
+  /** The keys a sender may use now: the unrevoked keys of an active account, oldest first. */
   keys: ActiveKey[];
+  /** The keys not revoked, whatever the account's status (equal to `keys` when active). */
+  unrevokedKeys: ActiveKey[];
   /** The active key matching `key`, when one was asked for. */
   key?: ActiveKey;
   checkpoint: { origin: string; size: number; root: string };
   cosigners: string[];
+  /** The cosigners' timestamps (Unix seconds): how fresh the checkpoint is. */
+  cosignedAt: Record<string, number>;
   /** Base64 leaf hash of the org's creation (pinned). */
   genesis: string;
+  /** True when the genesis was pinned by this call (first use, nothing pinned before). */
+  genesisFirstUse: boolean;
+  /** The lookup proof's index leaf: its index and the log's time (ms) when it was written. */
+  index: { index: number; time: number };
   events: { index: number; type: string; seq: number; role: string }[];
 }
 
@@ -95,10 +116,12 @@ export async function verifyHistory(
       opts.account === undefined
         ? await client.orgProof(opts.org, from)
         : await client.accountProof(opts.org, opts.account, from);
+    const now = Math.floor((opts.now ?? Date.now)() / 1000);
     const verified = verifyBundle(bundle, {
       log: opts.log,
       witnesses: policy,
       org: opts.org,
+      fresh: { now, maxAgeSeconds: opts.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS },
       ...(opts.account !== undefined ? { account: opts.account } : {}),
     });
     await checkConsistencyWithTrusted(state, verified, bundle, client);
@@ -147,25 +170,34 @@ export async function checkConsistencyWithTrusted(
   }
 }
 
-function checkSeen(state: TrustState, org: string, subject: string, events: VerifiedEvent[]): void {
-  const seen: SeenHead | undefined = state.heads[headKey(org, subject)];
+function checkSeen(state: TrustState, key: string, name: string, events: VerifiedEvent[]): void {
+  const seen: SeenHead | undefined = Object.hasOwn(state.heads, key) ? state.heads[key] : undefined;
   if (!seen) return;
   const same = events[seen.seq];
   if (same === undefined) {
     throw new TrustlogError(
       "HISTORY_TRUNCATED",
-      `${subject}: the log served ${events.length} events, but event seq ${seen.seq} was seen before`,
-      { subject, seenSeq: seen.seq, served: events.length },
+      `${name}: the log served ${events.length} events, but event seq ${seen.seq} was seen before`,
+      { subject: name, seenSeq: seen.seq, served: events.length },
     );
   }
   if (toBase64(same.leafHash) !== seen.leafHash) {
     throw new TrustlogError(
       "HISTORY_FORKED",
-      `${subject}: event seq ${seen.seq} differs from the one seen before`,
+      `${name}: event seq ${seen.seq} differs from the one seen before`,
       {
-        subject,
+        subject: name,
         seq: seen.seq,
       },
+    );
+  }
+  // One event, one leaf: an event seen at one index shown at another is a second copy, which
+  // would let what it revoked act again in between.
+  if (same.index !== seen.index) {
+    throw new TrustlogError(
+      "HISTORY_FORKED",
+      `${name}: event seq ${seen.seq} was seen at index ${seen.index}, now served at ${same.index}`,
+      { subject: name, seq: seen.seq, seenIndex: seen.index, servedIndex: same.index },
     );
   }
 }
@@ -177,7 +209,8 @@ function advanceTrust(
   opts: { org: string; account?: string; pinnedGenesis?: string },
 ): TrustState {
   const genesis = toBase64(verified.orgEvents[0]!.leafHash);
-  const pinned = opts.pinnedGenesis ?? state.genesis[opts.org];
+  const stored = Object.hasOwn(state.genesis, opts.org) ? state.genesis[opts.org] : undefined;
+  const pinned = opts.pinnedGenesis ?? stored;
   if (pinned !== undefined && pinned !== genesis) {
     throw new TrustlogError(
       "GENESIS_MISMATCH",
@@ -188,39 +221,43 @@ function advanceTrust(
       },
     );
   }
-  if (
-    opts.pinnedGenesis !== undefined &&
-    state.genesis[opts.org] !== undefined &&
-    state.genesis[opts.org] !== genesis
-  ) {
+  if (opts.pinnedGenesis !== undefined && stored !== undefined && stored !== genesis) {
     throw new TrustlogError(
       "GENESIS_MISMATCH",
       `org ${opts.org} was created by a different event than the one pinned`,
     );
   }
-  checkSeen(state, opts.org, opts.org, verified.orgEvents);
-  if (opts.account !== undefined) checkSeen(state, opts.org, opts.account, verified.accountEvents);
+  const orgKey = headKey("org", opts.org);
+  const accountKey = opts.account !== undefined ? headKey("account", opts.org, opts.account) : undefined;
+  checkSeen(state, orgKey, `org ${opts.org}`, verified.orgEvents);
+  if (accountKey) checkSeen(state, accountKey, `account ${opts.account}`, verified.accountEvents);
 
   const cp = verified.checkpoint;
   const heads = { ...state.heads };
-  const remember = (subject: string, events: VerifiedEvent[]) => {
+  const remember = (key: string, events: VerifiedEvent[]) => {
     const last = events[events.length - 1];
     if (last)
-      heads[headKey(opts.org, subject)] = {
-        seq: last.envelope.event.seq,
-        leafHash: toBase64(last.leafHash),
-        index: last.index,
-      };
+      Object.defineProperty(heads, key, {
+        value: { seq: last.envelope.event.seq, leafHash: toBase64(last.leafHash), index: last.index },
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
   };
-  remember(opts.org, verified.orgEvents);
-  if (opts.account !== undefined) remember(opts.account, verified.accountEvents);
+  remember(orgKey, verified.orgEvents);
+  if (accountKey) remember(accountKey, verified.accountEvents);
   const keep = state.checkpoint && state.checkpoint.size === cp.size;
   return {
     version: state.version,
     checkpoint: keep
       ? state.checkpoint
       : { origin: cp.origin, size: cp.size, root: toBase64(cp.root), note: verified.text },
-    genesis: { ...state.genesis, [opts.org]: genesis },
+    genesis: Object.defineProperty({ ...state.genesis }, opts.org, {
+      value: genesis,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    }),
     heads,
   };
 }
@@ -238,18 +275,25 @@ export function activeKeys(account: { keys: Record<string, AccountKey> }): Activ
  * `key`, only when that key is active on an active account (KEY_NOT_ACTIVE, ACCOUNT_NOT_ACTIVE).
  */
 export async function verifyKey(opts: VerifyKeyOptions): Promise<VerifyKeyResult> {
+  const before = await opts.store.load(opts.log.vkey);
+  const firstUse = opts.pinnedGenesis === undefined && !Object.hasOwn(before.genesis, opts.org);
   const verified = await verifyHistory(opts);
   const account = verified.account!;
-  const keys = activeKeys(account);
+  const unrevokedKeys = activeKeys(account);
+  const keys = account.status === "active" ? unrevokedKeys : [];
   const cp = verified.checkpoint;
   const result: VerifyKeyResult = {
     org: opts.org,
     account: opts.account,
     status: account.status,
     keys,
+    unrevokedKeys,
     checkpoint: { origin: cp.origin, size: cp.size, root: toBase64(cp.root) },
     cosigners: verified.cosigners,
+    cosignedAt: verified.cosignedAt,
     genesis: verified.org.genesis,
+    genesisFirstUse: firstUse,
+    index: { index: verified.index.size, time: verified.index.time },
     events: [...verified.orgEvents, ...verified.accountEvents]
       .sort((a, b) => a.index - b.index)
       .map((e) => ({
@@ -259,16 +303,21 @@ export async function verifyKey(opts: VerifyKeyOptions): Promise<VerifyKeyResult
         role: e.envelope.event.actor.role,
       })),
   };
+  if (account.status !== "active" && !opts.allowInactive) {
+    throw new TrustlogError("ACCOUNT_NOT_ACTIVE", `account ${opts.account} is ${account.status}`, {
+      status: account.status,
+    });
+  }
   if (opts.key !== undefined) {
     const match = keys.find((k) => k.pub === opts.key);
     if (!match) {
+      if (account.status !== "active") {
+        throw new TrustlogError("ACCOUNT_NOT_ACTIVE", `account ${opts.account} is ${account.status}`, {
+          status: account.status,
+        });
+      }
       throw new TrustlogError("KEY_NOT_ACTIVE", `key ${opts.key} is not an active key of ${opts.account}`, {
         keys: keys.map((k) => k.pub),
-      });
-    }
-    if (account.status !== "active") {
-      throw new TrustlogError("ACCOUNT_NOT_ACTIVE", `account ${opts.account} is ${account.status}`, {
-        status: account.status,
       });
     }
     result.key = match;

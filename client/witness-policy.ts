@@ -4,6 +4,7 @@
 // checkpoint bad, only fail to make it witnessed).
 
 import { equalBytes, utf8 } from "../core/bytes.js";
+import { cosignatureTimestamp } from "../core/cosignature.js";
 import { TrustlogError } from "../core/errors.js";
 import { NOTE_TYPE_COSIGNATURE_V1, type ParsedNote, parseVerifierKey } from "../core/note.js";
 
@@ -48,24 +49,70 @@ export function compileWitnessPolicy(policy: WitnessPolicy): CompiledWitnessPoli
 }
 
 /**
- * Returns the names of the policy's witnesses with a valid cosignature on `note`, or throws
- * QUORUM_NOT_MET when fewer than the quorum signed.
+ * How old a quorum of cosignatures may be, by default: one hour. A log re-submits its latest
+ * checkpoint to its witnesses every 30 s while idle, so a healthy log's cosignatures are
+ * seconds old; an hour leaves room for a witness outage while bounding how long a log can keep
+ * showing a client an old checkpoint (one that hides a revocation made since).
  */
-export function checkWitnessQuorum(note: ParsedNote, policy: CompiledWitnessPolicy): string[] {
+export const DEFAULT_MAX_AGE_SECONDS = 3600;
+
+export interface Freshness {
+  /** Now, in Unix seconds. */
+  now: number;
+  /** The quorum's cosignatures must be at most this old. */
+  maxAgeSeconds: number;
+}
+
+export interface QuorumResult {
+  /** Names of the policy's witnesses whose cosignature verified (fresh or not). */
+  cosigners: string[];
+  /** Each cosigner's timestamp (Unix seconds), by name. */
+  timestamps: Record<string, number>;
+}
+
+/**
+ * Returns the policy's witnesses with a valid cosignature on `note`, or throws QUORUM_NOT_MET
+ * when fewer than the quorum signed. With `fresh`, only cosignatures at most maxAgeSeconds old
+ * count towards the quorum, and a quorum met only with older ones is CHECKPOINT_STALE.
+ */
+export function checkWitnessQuorum(
+  note: ParsedNote,
+  policy: CompiledWitnessPolicy,
+  fresh?: Freshness,
+): QuorumResult {
   const body = utf8(note.body);
-  const signed: string[] = [];
+  const cosigners: string[] = [];
+  const timestamps: Record<string, number> = {};
   for (const w of policy.witnesses) {
-    const ok = note.signatures.some(
-      (s) => s.name === w.name && equalBytes(s.keyId, w.keyId) && w.verify(body, s.payload),
-    );
-    if (ok) signed.push(w.name);
+    let newest: number | undefined;
+    for (const s of note.signatures) {
+      if (s.name !== w.name || !equalBytes(s.keyId, w.keyId) || !w.verify(body, s.payload)) continue;
+      const t = cosignatureTimestamp(s.payload);
+      if (newest === undefined || t > newest) newest = t;
+    }
+    if (newest === undefined) continue;
+    cosigners.push(w.name);
+    Object.defineProperty(timestamps, w.name, { value: newest, enumerable: true, writable: true });
   }
-  if (signed.length < policy.quorum) {
+  if (cosigners.length < policy.quorum) {
     throw new TrustlogError(
       "QUORUM_NOT_MET",
-      `checkpoint cosigned by ${signed.length} of the required ${policy.quorum} witnesses`,
-      { cosigned: signed, quorum: policy.quorum },
+      `checkpoint cosigned by ${cosigners.length} of the required ${policy.quorum} witnesses`,
+      { cosigned: cosigners, quorum: policy.quorum },
     );
   }
-  return signed;
+  if (fresh && policy.quorum > 0) {
+    const oldest = fresh.now - fresh.maxAgeSeconds;
+    const recent = cosigners.filter((n) => timestamps[n]! >= oldest);
+    if (recent.length < policy.quorum) {
+      const times = cosigners.map((n) => timestamps[n]!).sort((a, b) => b - a);
+      const quorumTime = times[policy.quorum - 1]!;
+      throw new TrustlogError(
+        "CHECKPOINT_STALE",
+        `the newest quorum of cosignatures is ${fresh.now - quorumTime} s old, more than the ${fresh.maxAgeSeconds} s allowed`,
+        { ageSeconds: fresh.now - quorumTime, maxAgeSeconds: fresh.maxAgeSeconds, cosigned: cosigners },
+      );
+    }
+  }
+  return { cosigners, timestamps };
 }

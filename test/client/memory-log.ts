@@ -1,19 +1,29 @@
 // An honest (or, when a test says so, dishonest) log held in memory: it appends whatever
-// envelopes it is given WITHOUT the policy, signs checkpoints with a log key, has witnesses
-// cosign them, and serves history bundles exactly as server/routes/history.ts does. Tests use it
-// to build histories a real server would refuse.
+// envelopes it is given WITHOUT the policy, closes each batch (the events appended since the
+// last read) with an index leaf as the real sequencer does, signs checkpoints with a log key,
+// has witnesses cosign them, and serves history bundles exactly as server/routes/history.ts
+// does. Tests use it to build histories a real server would refuse.
 
 import type { TileSource } from "../../client/audit.js";
 import type { BundleEventJson, HistoryBundleJson } from "../../client/bundle.js";
 import type { HistorySource } from "../../client/verify-key.js";
 import { toBase64 } from "../../core/bytes.js";
+import {
+  chainKey,
+  encodeChainHead,
+  eventChainKey,
+  formatIndexLeaf,
+  isIndexLeaf,
+} from "../../core/chain-index.js";
 import { formatCheckpoint } from "../../core/checkpoint.js";
 import { cosignatureSigner } from "../../core/cosignature.js";
 import { ed25519 } from "../../core/ed25519.js";
-import type { Envelope } from "../../core/event.js";
+import { type Envelope, parseEventTime } from "../../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../../core/event-build.js";
+import { inviteKeyFromSecret } from "../../core/invite.js";
 import { canonicalBytes } from "../../core/jcs.js";
 import { leafHash, memoryHashReader, rootHashSync, subtreeHashesSync } from "../../core/merkle.js";
+import { encodeTrieProof, Trie } from "../../core/mpt.js";
 import {
   generateSignerKey,
   NOTE_TYPE_COSIGNATURE_V1,
@@ -47,7 +57,15 @@ export function makeWitness(name: string, s: Uint8Array, clock = () => T0): Witn
 
 export class MemoryLog implements HistorySource, TileSource {
   readonly leaves: Uint8Array[] = [];
-  readonly envelopes: Envelope[] = [];
+  /** The envelope of each leaf; undefined for index leaves. */
+  readonly envelopes: (Envelope | undefined)[] = [];
+  /** The trie after each index leaf, by that leaf's index. */
+  private readonly tries = new Map<number, Trie>();
+  private trie = Trie.empty();
+  private pendingHeads: [Uint8Array, Uint8Array][] = [];
+  private lastIndexTime = 0;
+  /** The time (ms) the next index leaf records; default: the batch's latest event time. */
+  indexTime: number | undefined;
   readonly logSigner: NoteSigner;
   readonly vkey: string;
   readonly witnesses: Witness[];
@@ -68,11 +86,55 @@ export class MemoryLog implements HistorySource, TileSource {
     this.cosigners = this.witnesses;
   }
 
-  append(envelope: Envelope): { index: number; leafHash: Uint8Array } {
+  /**
+   * Appends an event. `indexed: false` leaves it out of the index of chain heads (a dishonest
+   * log keeping a fork off its index, so that auditors recomputing the index see the real head).
+   */
+  append(envelope: Envelope, opts: { indexed?: boolean } = {}): { index: number; leafHash: Uint8Array } {
     const leaf = canonicalBytes(envelope);
+    const index = this.leaves.length;
     this.leaves.push(leaf);
     this.envelopes.push(envelope);
-    return { index: this.leaves.length - 1, leafHash: leafHash(leaf) };
+    if (opts.indexed !== false)
+      this.pendingHeads.push([
+        eventChainKey(envelope.event),
+        encodeChainHead({ seq: envelope.event.seq, index, leafHash: leafHash(leaf) }),
+      ]);
+    this.batchTime = Math.max(this.batchTime, parseEventTime(envelope.event.time)! * 1000);
+    return { index, leafHash: leafHash(leaf) };
+  }
+
+  private batchTime = 0;
+
+  /**
+   * Puts `entries` (sorted trie keys and values, say a million other chains) into the index
+   * before anything is logged: a benchmark's stand-in for a large log.
+   */
+  seedIndex(entries: Iterable<readonly [Uint8Array, Uint8Array]>): void {
+    if (this.leaves.length > 0) throw new Error("seed the index before appending");
+    this.trie = Trie.fromSorted(entries);
+  }
+
+  /** Appends a raw leaf (a dishonest log's index leaf, say) with no bookkeeping. */
+  appendRaw(leaf: Uint8Array): number {
+    this.leaves.push(leaf);
+    this.envelopes.push(undefined);
+    return this.leaves.length - 1;
+  }
+
+  /** Closes the current batch with its index leaf, as the sequencer does after each batch. */
+  seal(): void {
+    const last = this.leaves[this.leaves.length - 1];
+    if (last === undefined || isIndexLeaf(last)) return;
+    this.trie = this.trie.setMany(this.pendingHeads);
+    this.pendingHeads = [];
+    const time = Math.max(this.indexTime ?? this.batchTime, this.lastIndexTime);
+    this.lastIndexTime = time;
+    this.batchTime = 0;
+    const index = this.leaves.length;
+    this.leaves.push(formatIndexLeaf({ size: index, time, root: this.trie.root() }));
+    this.envelopes.push(undefined);
+    this.tries.set(index + 1, this.trie);
   }
 
   /** Leaf hash of entry `i` (a chain's `prev`). */
@@ -81,7 +143,9 @@ export class MemoryLog implements HistorySource, TileSource {
   }
 
   get size(): number {
-    return this.servedSize ?? this.leaves.length;
+    if (this.servedSize !== undefined) return this.servedSize;
+    this.seal();
+    return this.leaves.length;
   }
 
   private tree(size: number) {
@@ -98,7 +162,8 @@ export class MemoryLog implements HistorySource, TileSource {
     const tree = this.tree(size);
     const out: BundleEventJson[] = [];
     for (let i = 0; i < size; i++) {
-      if (this.hidden.has(i) || !match(this.envelopes[i]!)) continue;
+      const e = this.envelopes[i];
+      if (this.hidden.has(i) || e === undefined || !match(e)) continue;
       out.push({
         index: i,
         envelope: toBase64(this.leaves[i]!),
@@ -111,11 +176,21 @@ export class MemoryLog implements HistorySource, TileSource {
   private bundle(org: string, account: string | undefined, from?: number): HistoryBundleJson {
     const size = this.size;
     const isOrg = (e: Envelope) => e.event.org === org && e.event.subject === org;
+    const tree = this.tree(size);
+    const trie = this.tries.get(size) ?? Trie.empty();
+    const orgEvents = this.events(size, isOrg);
     const b: HistoryBundleJson = {
       version: 1,
       checkpoint: this.checkpointNote(size),
       org,
-      orgEvents: this.events(size, isOrg),
+      orgEvents,
+      lookup: {
+        index: size - 1,
+        leaf: toBase64(this.leaves[size - 1]!),
+        inclusion: proveInclusionSync(size - 1, size, tree).map(toBase64),
+        org: toBase64(encodeTrieProof(trie.prove(chainKey("org", org)))),
+      },
+      covers: [],
     };
     if (account !== undefined) {
       b.account = account;
@@ -123,7 +198,24 @@ export class MemoryLog implements HistorySource, TileSource {
         size,
         (e) => e.event.org === org && e.event.subject === account && !isOrg(e),
       );
+      b.lookup.account = toBase64(encodeTrieProof(trie.prove(chainKey("account", org, account))));
     }
+    const covers = new Set<number>();
+    for (const e of [...orgEvents, ...(b.accountEvents ?? [])]) {
+      for (let i = e.index + 1; i < size; i++) {
+        if (isIndexLeaf(this.leaves[i]!)) {
+          covers.add(i);
+          break;
+        }
+      }
+    }
+    b.covers = [...covers]
+      .sort((x, y) => x - y)
+      .map((i) => ({
+        index: i,
+        envelope: toBase64(this.leaves[i]!),
+        inclusion: proveInclusionSync(i, size, tree).map(toBase64),
+      }));
     if (from !== undefined && from > 0 && from <= size) {
       b.consistency = { from, hashes: proveConsistencySync(from, size, this.tree(size)).map(toBase64) };
     }
@@ -222,9 +314,8 @@ export function standardHistory(log: MemoryLog): { org: number; grant: number; i
         time: T0 + 30,
         actor: { role: "self", key: pub(ALICE_SIGN) },
         key: { id: "sign-1", alg: "ed25519", use: "sign", pub: pub(ALICE_SIGN) },
-        inviteSecret: INVITE_SECRET,
       }),
-      [ALICE_SIGN],
+      [ALICE_SIGN, inviteKeyFromSecret(INVITE_SECRET).seed],
     ),
   ).index;
   return { org, grant, invite, key };

@@ -5,7 +5,7 @@
 //   h.append(h.orgCreate("acme", { admins: [root] }));
 //   h.append(h.grantIssue("acme", { id: "scim", delegate: bridge, ops: ["account.invite"] }, admin(root)));
 //   h.append(h.invite("acme", "alice", delegate(bridge, "scim")));
-//   h.append(h.keyAdd("acme", "alice", laptop));            // first key: invite secret included
+//   h.append(h.keyAdd("acme", "alice", laptop));            // first key: co-signed by the invite key
 //   const err = h.refuse(h.keyAdd("acme", "alice", evil, { by: delegate(bridge, "scim") }));
 //
 // Builders sign against the subject's current head in `h.state` (so seq and prev are right)
@@ -34,6 +34,7 @@ import {
   orgCreate,
   sealEvent,
 } from "../../core/event-build.js";
+import { inviteKeyFromSecret } from "../../core/invite.js";
 import { type ApplyResult, type Head, MemoryState } from "../../core/policy.js";
 
 /** A deterministic Ed25519 key (and an X25519 stand-in) named by a label. */
@@ -236,9 +237,16 @@ export class History {
     return this.seal(ev, signersOf(by), o);
   }
 
+  /** The invite key of an account's default invite secret, as a signer (core/invite.ts). */
+  inviteKey(org: string, account: string, secret?: Uint8Array): TestKey {
+    const k = inviteKeyFromSecret(secret ?? this.inviteSecret(org, account));
+    return { label: `invite.${org}.${account}`, seed: k.seed, pub: toBase64(k.publicKey), x25519: "" };
+  }
+
   /**
    * Adds `key` to an account. For an invited account the default is the first-key form (signed
-   * by the new key, with the invite secret); otherwise pass `by: self(existingSignKey)`.
+   * by the new key, co-signed by the invite key); otherwise pass `by: self(existingSignKey)`.
+   * `inviteSecret: null` leaves the invite signature out; another secret signs with its key.
    * `use: "encrypt"` adds the key's X25519 stand-in, vouched for by `by` alone.
    */
   keyAdd(
@@ -266,9 +274,10 @@ export class History {
         use,
         pub: use === "sign" ? key.pub : key.x25519,
       },
-      ...(secret ? { inviteSecret: secret } : {}),
     });
-    return this.seal(ev, use === "sign" ? [...signersOf(by), key] : signersOf(by), o);
+    const signers = use === "sign" ? [...signersOf(by), key] : signersOf(by);
+    if (secret) signers.push(this.inviteKey(org, account, secret));
+    return this.seal(ev, signers, o);
   }
 
   keyRevoke(

@@ -3,11 +3,15 @@
 //
 //   - injectEntry: append any leaf (a forged or policy-breaking envelope) the way the sequencer
 //     commits a batch, minus the policy: in one transaction read log_head and the edge tiles,
-//     core appendLeaves, insert the entry row, upsert the changed tiles, insert a checkpoint
-//     signed with the log key (core formatCheckpoint + signNote), compare-and-swap log_head.
-//     The derived state (orgs, accounts, …) is left alone: the sequencer never judged the event.
-//     The result is an honest APPEND of the tree, so witnesses cosign it once the restarted log
-//     re-submits its latest checkpoint: only a verifier that replays the policy can refuse it.
+//     core appendLeaves, insert the entry row and the batch's index leaf (core/chain-index.ts),
+//     upsert the changed tiles, insert a checkpoint signed with the log key (core
+//     formatCheckpoint + signNote), compare-and-swap log_head. The operator keeps its index in
+//     step with what it serves ("follow", the default: the injected event becomes its chain's
+//     head in the index and in the head columns of the state tables, so the restarted log agrees)
+//     or leaves it out ("state": the index keeps the honest heads). Everything else in the
+//     derived state is left alone: the sequencer never judged the event. The result is an honest
+//     APPEND of the tree, so witnesses cosign it once the restarted log re-submits its latest
+//     checkpoint: only a verifier that replays the policy, or checks the index, can refuse it.
 //   - deleteEntryRow: a log hiding an event from its lookups by dropping the row they read
 //     (history bundles, /v1/entries), the tree and tiles untouched.
 //   - snapshotDatabase: a copy of a stopped log's database (CREATE DATABASE … TEMPLATE …), to
@@ -18,15 +22,17 @@
 
 import { and, eq, sql } from "drizzle-orm";
 import postgres from "postgres";
+import { chainKey, encodeChainHead, formatIndexLeaf } from "../../core/chain-index.js";
 import { formatCheckpoint, parseCheckpoint } from "../../core/checkpoint.js";
-import type { Envelope } from "../../core/event.js";
+import { type Envelope, isOrgEventType, parseEnvelope } from "../../core/event.js";
 import { canonicalBytes } from "../../core/jcs.js";
 import { leafHash as computeLeafHash } from "../../core/merkle.js";
 import { parseNote, signNote } from "../../core/note.js";
 import { appendLeaves, TILE_WIDTH, tilesForSize } from "../../core/tiles.js";
 import { openDatabase } from "../../node/db.js";
+import { ChainIndexCache } from "../../server/chain-index.js";
 import { readSignerKey } from "../../server/keys.js";
-import { checkpoints, entries, logHead, tiles } from "../../server/schema.js";
+import { accounts, checkpoints, entries, logHead, orgs, tiles } from "../../server/schema.js";
 
 export interface StoppedLog {
   databaseUrl: string;
@@ -42,8 +48,17 @@ export interface EntryMeta {
   seq?: number;
 }
 
+export interface InjectOptions {
+  /** "follow" (default): the index and state heads point at the injected event; "state": they do not. */
+  index?: "follow" | "state";
+  /** The time (ms) the index leaf records; default now. An operator may lie here too. */
+  time?: number;
+}
+
 export interface Injected {
   index: number;
+  /** Index of the index leaf appended after it. */
+  indexLeaf: number;
   leafHash: Uint8Array;
   leaf: Uint8Array;
   /** New tree size and root, and the log-signed checkpoint note (no cosignatures yet). */
@@ -69,12 +84,15 @@ export async function injectEntry(
   target: StoppedLog,
   envelopeOrLeaf: Envelope | Uint8Array,
   meta: EntryMeta,
+  opts: InjectOptions = {},
 ): Promise<Injected> {
   const leaf = envelopeOrLeaf instanceof Uint8Array ? envelopeOrLeaf : canonicalBytes(envelopeOrLeaf);
   const lh = computeLeafHash(leaf);
   const signer = readSignerKey(target.keyFile);
   const database = await openDatabase({ url: target.databaseUrl, max: 1 });
   try {
+    // The index as the state tables give it (the log is stopped: nothing moves meanwhile).
+    const fromState = await new ChainIndexCache(database).atHead();
     return await database.db.transaction(async (tx) => {
       const heads = await tx
         .select({ size: logHead.size, root: logHead.root })
@@ -83,10 +101,39 @@ export async function injectEntry(
         .for("update");
       const head = heads[0];
       if (!head) throw new Error("the log has no head: start it once before injecting");
+      if (head.size !== fromState.size) throw new Error("the log moved while injecting");
       const latest = await tx.select().from(checkpoints).where(eq(checkpoints.size, head.size));
       if (!latest[0]) throw new Error(`no checkpoint at the head size ${head.size}`);
       // The origin the log signs under, from its own latest checkpoint.
       const { origin } = parseCheckpoint(parseNote(latest[0].note).body);
+
+      let trie = fromState.trie;
+      const index = head.size;
+      const event = (() => {
+        try {
+          return parseEnvelope(leaf).envelope.event;
+        } catch {
+          return undefined;
+        }
+      })();
+      if ((opts.index ?? "follow") === "follow" && event) {
+        const org = isOrgEventType(event.type);
+        const key = org ? chainKey("org", event.org) : chainKey("account", event.org, event.subject);
+        trie = trie.set(key, encodeChainHead({ seq: event.seq, index, leafHash: lh }));
+        const set = { headSeq: event.seq, headIndex: index, headLeafHash: lh };
+        if (org) await tx.update(orgs).set(set).where(eq(orgs.id, event.org));
+        else
+          await tx
+            .update(accounts)
+            .set(set)
+            .where(and(eq(accounts.org, event.org), eq(accounts.id, event.subject)));
+      }
+      const indexLeaf = formatIndexLeaf({
+        size: index + 1,
+        time: opts.time ?? Date.now(),
+        root: trie.root(),
+      });
+      const ilh = computeLeafHash(indexLeaf);
 
       const edge = new Map<string, Uint8Array>();
       for (const t of tilesForSize(head.size)) {
@@ -99,17 +146,28 @@ export async function injectEntry(
         if (!data || data.length < t.width * 32) throw new Error(`edge tile ${t.level}/${t.index} is short`);
         edge.set(`${t.level}/${t.index}`, data.subarray(0, t.width * 32));
       }
-      const appended = appendLeaves(head.size, (t) => edge.get(`${t.level}/${t.index}`), [lh]);
+      const appended = appendLeaves(head.size, (t) => edge.get(`${t.level}/${t.index}`), [lh, ilh]);
 
-      await tx.insert(entries).values({
-        idx: head.size,
-        leafHash: lh,
-        envelope: leaf,
-        org: meta.org,
-        subject: meta.subject,
-        type: meta.type,
-        seq: meta.seq ?? seqOf(leaf),
-      });
+      await tx.insert(entries).values([
+        {
+          idx: index,
+          leafHash: lh,
+          envelope: leaf,
+          org: meta.org,
+          subject: meta.subject,
+          type: meta.type,
+          seq: meta.seq ?? seqOf(leaf),
+        },
+        {
+          idx: index + 1,
+          leafHash: ilh,
+          envelope: indexLeaf,
+          org: "",
+          subject: "",
+          type: "log.index",
+          seq: index + 1,
+        },
+      ]);
       await tx
         .insert(tiles)
         .values(appended.tiles.map(({ tile, data }) => ({ level: tile.level, idx: tile.index, data })))
@@ -125,7 +183,15 @@ export async function injectEntry(
         .where(sql`${logHead.id} = 1 and ${logHead.size} = ${head.size}`)
         .returning({ size: logHead.size });
       if (swapped.length !== 1) throw new Error("log_head moved under the injection");
-      return { index: head.size, leafHash: lh, leaf, size: appended.size, root: appended.root, note };
+      return {
+        index,
+        indexLeaf: index + 1,
+        leafHash: lh,
+        leaf,
+        size: appended.size,
+        root: appended.root,
+        note,
+      };
     });
   } finally {
     await database.close();
