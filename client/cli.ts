@@ -159,7 +159,6 @@ export function registerClientCommands(program: Command): void {
                 `  ${k.id} ${k.alg} ${k.use} ${k.pub}${r.status === "active" ? "" : ` (${r.status})`}\n`,
               );
           }
-          if (r.status !== "active") process.exitCode = 3;
         } catch (e) {
           fail(e, flags.json);
         }

@@ -7,8 +7,8 @@
 // leaves that cover the events. Nothing here is trusted by the client; it only saves round trips.
 
 import { Hono } from "hono";
-import { toBase64 } from "../../core/bytes.js";
-import { chainKey, isIndexLeaf, type LookupJson } from "../../core/chain-index.js";
+import { equalBytes, toBase64 } from "../../core/bytes.js";
+import { chainKey, isIndexLeaf, type LookupJson, parseIndexLeaf } from "../../core/chain-index.js";
 import { TrustlogError } from "../../core/errors.js";
 import type { HashReader } from "../../core/merkle.js";
 import { encodeTrieProof } from "../../core/mpt.js";
@@ -76,6 +76,10 @@ export async function lookupProof(
       `the last leaf of the checkpoint of size ${size} is not an index leaf`,
     );
   const trie = await store.chainIndex.at(size);
+  // Never serve a proof against a trie the committed index leaf does not commit to (a replica
+  // whose rebuilt index disagrees with the log would only mislead clients).
+  if (!equalBytes(parseIndexLeaf(entry.envelope).root, trie.root()))
+    throw new TrustlogError("INTERNAL", `the index at size ${size} does not match its index leaf`);
   const out: LookupJson = {
     index: size - 1,
     leaf: toBase64(entry.envelope),
