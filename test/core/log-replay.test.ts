@@ -43,7 +43,7 @@ class TestLog {
   replay(): Violation[] {
     const r = new LogReplayer();
     const out: Violation[] = [];
-    this.leaves.forEach((leaf, i) => out.push(...r.apply(i, leaf, leafHash(leaf))));
+    for (const [i, leaf] of this.leaves.entries()) out.push(...r.apply(i, leaf, leafHash(leaf)));
     out.push(...r.finish(this.leaves.length));
     return out;
   }
@@ -79,7 +79,7 @@ describe("replaying a log", () => {
     const { log } = honest();
     expect(log.replay()).toEqual([]);
     const r = new LogReplayer();
-    log.leaves.forEach((leaf, i) => r.apply(i, leaf, leafHash(leaf)));
+    for (const [i, leaf] of log.leaves.entries()) r.apply(i, leaf, leafHash(leaf));
     expect(r.events).toBe(4);
     expect(r.indexLeaves).toBe(2);
     expect(r.trie.get(chainKey("account", "acme", "alice"))).toBeDefined();
@@ -134,7 +134,7 @@ describe("replaying a log", () => {
       [junk, "EVENT_MALFORMED", undefined],
     ]);
     const r = new LogReplayer();
-    log.leaves.forEach((leaf, i) => r.apply(i, leaf, leafHash(leaf)));
+    for (const [i, leaf] of log.leaves.entries()) r.apply(i, leaf, leafHash(leaf));
     expect(r.state.account("acme", "alice")!.keys[laptop.label]!.revokedIndex).toBeDefined();
   });
 
