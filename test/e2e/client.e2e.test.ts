@@ -1,8 +1,9 @@
 // End to end: a real log and three real witnesses (separate `trustlog` processes on loopback),
 // events written through the HTTP API, and a sender verifying a recipient's key with the
-// library and the CLI; then attacks, each refused with its code.
+// library and the CLI; then attacks, each refused with its code. Every CLI run names its witness
+// policy (or says --unsafe-no-witness) and keeps its trust state in a temporary --state file.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,11 +11,13 @@ import { LogClient } from "../../client/log-client.js";
 import { MemoryTrustStore } from "../../client/trust-store.js";
 import { verifyKey } from "../../client/verify-key.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../../core/event-build.js";
+import { inviteKeyFromSecret } from "../../core/invite.js";
 import { ADMIN, ALICE_SIGN, DELEGATE, INVITE_SECRET, pub } from "../client/memory-log.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { runTrustlog, startTrustlog, type TrustlogProcess } from "../helpers/process.js";
 
 const ORIGIN = "client-e2e.trustlog.example/log";
+const BOB_INVITE_SECRET = new Uint8Array(32).fill(5);
 
 describe("a sender verifies a recipient's key against a real log and witnesses", () => {
   let db: TestDatabase;
@@ -144,12 +147,27 @@ describe("a sender verifies a recipient's key against a real log and witnesses",
           time: now,
           actor: { role: "self", key: pub(ALICE_SIGN) },
           key: { id: "sign-1", alg: "ed25519", use: "sign", pub: pub(ALICE_SIGN) },
-          inviteSecret: INVITE_SECRET,
         }),
-        [ALICE_SIGN],
+        [ALICE_SIGN, inviteKeyFromSecret(INVITE_SECRET).seed],
+      ),
+    );
+    // Bob is invited and has not enrolled a key yet.
+    await client.submit(
+      sealEvent(
+        accountInvite({
+          org: "acme",
+          subject: "bob",
+          time: now,
+          actor: { role: "delegate", key: pub(DELEGATE), grant: "scim-1" },
+          inviteSecret: BOB_INVITE_SECRET,
+        }),
+        [DELEGATE],
       ),
     );
   }
+
+  /** Events writeHistory submits, one at a time: each is one batch, ended by its index leaf. */
+  const HISTORY_EVENTS = 5;
 
   // Cosignatures arrive asynchronously after each checkpoint.
   async function untilCosigned(n: number): Promise<void> {
@@ -221,21 +239,108 @@ describe("a sender verifies a recipient's key against a real log and witnesses",
       "acme",
       "--account",
       "alice",
+      "--state",
+      join(dir, "strict-state.json"),
       "--json",
     ]);
     expect(strict.code).toBe(1);
     expect(JSON.parse(strict.stdout).error.code).toBe("QUORUM_NOT_MET");
 
-    const audited = await runTrustlog(["audit", ...args, "--quorum", "2", "--json"]);
-    expect(audited.code, audited.stderr).toBe(0);
-    expect(JSON.parse(audited.stdout)).toMatchObject({ ok: true, events: 4 });
+    // An invited account with no key yet: refused (exit 1), unless the caller allows inactive
+    // accounts; then its status is reported, with no key to encrypt to (docs/client.md: exit 0).
+    const bob = [
+      "verify-key",
+      ...args,
+      "--quorum",
+      "2",
+      "--org",
+      "acme",
+      "--account",
+      "bob",
+      "--state",
+      state,
+    ];
+    const refusedBob = await runTrustlog([...bob, "--json"]);
+    expect(refusedBob.code, refusedBob.stderr).toBe(1);
+    expect(JSON.parse(refusedBob.stdout).error).toMatchObject({
+      code: "ACCOUNT_NOT_ACTIVE",
+      status: "invited",
+    });
+    const allowedBob = await runTrustlog([...bob, "--allow-inactive", "--json"]);
+    expect(allowedBob.code, allowedBob.stderr).toBe(0);
+    expect(JSON.parse(allowedBob.stdout)).toMatchObject({
+      ok: true,
+      status: "invited",
+      keys: [],
+      unrevokedKeys: [],
+    });
 
-    const mon = await runTrustlog(["monitor", ...args, "--quorum", "2", "--org", "acme", "--once", "--json"]);
+    // One event a batch, so the audit replays an index leaf after each.
+    const audited = await runTrustlog(["audit", ...args, "--quorum", "2", "--state", state, "--json"]);
+    expect(audited.code, audited.stderr).toBe(0);
+    expect(JSON.parse(audited.stdout)).toMatchObject({
+      ok: true,
+      violations: [],
+      events: HISTORY_EVENTS,
+      indexLeaves: HISTORY_EVENTS,
+      entries: 2 * HISTORY_EVENTS,
+      orgs: 1,
+      checkpoint: { origin: ORIGIN, size: 2 * HISTORY_EVENTS },
+    });
+
+    const mon = await runTrustlog([
+      "monitor",
+      ...args,
+      "--quorum",
+      "2",
+      "--org",
+      "acme",
+      "--once",
+      "--state",
+      state,
+      "--json",
+    ]);
     expect(mon.code, mon.stderr).toBe(0);
     const events = mon.stdout
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l));
     expect(events.find((e) => e.type === "account.invite").flags).toContain("DELEGATE_ACTION");
+  }, 120_000);
+
+  it("refuses to run without a witness policy unless told it is unsafe", async () => {
+    await untilCosigned(3);
+    const base = ["--log", log.url, "--log-key", logVkey];
+    const state = join(dir, "no-witness-state.json");
+    const commands = [
+      ["verify-key", "--org", "acme", "--account", "alice"],
+      ["audit"],
+      ["monitor", "--org", "acme", "--once"],
+    ];
+    for (const command of commands) {
+      const r = await runTrustlog([...command, ...base, "--state", state, "--json"]);
+      expect(r.code, `${command[0]}: ${r.stdout}${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain("NO_WITNESS_POLICY");
+    }
+    // A refused command trusts nothing, so it keeps no state either.
+    expect(existsSync(state)).toBe(false);
+
+    const unsafe = await runTrustlog([
+      "verify-key",
+      ...base,
+      "--unsafe-no-witness",
+      "--org",
+      "acme",
+      "--account",
+      "alice",
+      "--key",
+      pub(ALICE_SIGN),
+      "--state",
+      state,
+      "--json",
+    ]);
+    expect(unsafe.code, unsafe.stderr).toBe(0);
+    expect(JSON.parse(unsafe.stdout)).toMatchObject({ ok: true, status: "active" });
+    expect(existsSync(state)).toBe(true);
   }, 120_000);
 });

@@ -4,6 +4,8 @@
 // second log server with the same key and origin on another database is given different events
 // and pushes its checkpoint to one witness. That witness catches the split view with signed
 // evidence, gossip carries the evidence to the other two, and all three stop cosigning the origin.
+// Every event here is posted alone, so each is one sequencer batch: the event, then the index
+// leaf the log appends after every batch (DESIGN.md §4), two leaves per event.
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -47,6 +49,26 @@ async function startLog(db: TestDatabase, witnessList: typeof witnesses): Promis
   const p = await startTrustlog(args, { timeoutMs: 60_000 });
   logs.push(p);
   return p;
+}
+
+/** The size of a log after `n` events posted one at a time: each followed by its index leaf. */
+const sizeAfterSingles = (n: number) => 2 * n;
+
+/**
+ * Waits until the log reports that each witness refused (did not cosign) its checkpoint of
+ * `size`: the log's own record of a submission and its answer, at warn level on stderr.
+ */
+function untilRefusedBy(log: TrustlogProcess, names: string[], size: number): Promise<string[]> {
+  return until(`every witness to refuse the checkpoint of size ${size}`, async () => {
+    const refusals = new Map<string, string>();
+    for (const line of log.stderr().split("\n")) {
+      if (!line.startsWith("{")) continue;
+      const r = JSON.parse(line) as { msg?: string; witness?: string; size?: number; err?: string };
+      if (r.msg === "witness did not cosign" && r.size === size && r.witness)
+        refusals.set(r.witness, r.err ?? "");
+    }
+    return names.every((n) => refusals.has(n)) ? names.map((n) => refusals.get(n)!) : undefined;
+  });
 }
 
 async function post(log: TrustlogProcess, envelope: unknown): Promise<number> {
@@ -115,22 +137,24 @@ describe("a log witnessed by three gossiping witnesses", () => {
     expect(await post(log, h.append(h.orgCreate("acme", { admins: [root] })).envelope)).toBe(200);
     for (let i = 0; i < 3; i++)
       expect(await post(log, h.append(h.invite("acme", `u${i}`, { admin: root })).envelope)).toBe(200);
-    const cp = await until("three cosignatures at size 4", async () => {
+    const size = sizeAfterSingles(1 + 3);
+    const cp = await until(`three cosignatures at size ${size}`, async () => {
       const c = await checkpointOf(log);
-      return c.size === 4 && c.cosigners.length === 3 ? c : undefined;
+      return c.size === size && c.cosigners.length === 3 ? c : undefined;
     });
     expect(cp.cosigners).toEqual(witnesses.map((w) => w.name).sort());
     // Every witness serves the checkpoint it cosigned for gossip.
     for (const w of witnesses) {
       const res = await fetch(`${w.url}/v1/logs/${encodeURIComponent(ORIGIN)}/checkpoint`);
       expect(res.status).toBe(200);
-      expect(parseCheckpoint(openNote(await res.text(), [parseVerifierKey(logVkey)]).body).size).toBe(4);
+      expect(parseCheckpoint(openNote(await res.text(), [parseVerifierKey(logVkey)]).body).size).toBe(size);
     }
   }, 120_000);
 
   it("catches a forking log: evidence at one witness, gossiped to all, and all stop cosigning", async () => {
     const honest = logs[0]!;
     const before = await checkpointOf(honest);
+    expect(before.size).toBe(sizeAfterSingles(1 + 3));
     // Same key, same origin, another database, other events: the same size with another root.
     const fork = now();
     const forged = testKey("net-mallory");
@@ -165,10 +189,16 @@ describe("a log witnessed by three gossiping witnesses", () => {
     // From now on no witness cosigns the origin, not even the honest log's next checkpoint.
     const other = now();
     expect(await post(honest, other.append(other.orgCreate("other", { admins: [root] })).envelope)).toBe(200);
-    await new Promise((r) => setTimeout(r, 3_000));
     const after = await checkpointOf(honest);
-    expect(after.size).toBe(before.size + 1);
-    expect(after.cosigners).toEqual([]);
+    expect(after.size).toBe(before.size + sizeAfterSingles(1));
+    // The log has submitted it to every witness, and every one refused it.
+    for (const err of await untilRefusedBy(
+      honest,
+      witnesses.map((w) => w.name),
+      after.size,
+    ))
+      expect(err).toMatch(/LOG_EQUIVOCATED|equivocat/i);
+    expect((await checkpointOf(honest)).cosigners).toEqual([]);
     for (const w of witnesses) {
       const res = await fetch(`${w.url}/add-checkpoint`, {
         method: "POST",

@@ -1,10 +1,15 @@
 // Runs the real `trustlog` command as a child process, for end-to-end tests of any part:
 // `startTrustlog` for long-running servers (picks a free loopback port, waits until a readiness
 // path answers 200, collects stdout and stderr, stops it with a signal), `runTrustlog` for
-// commands that run to completion (keygen, demo, fsck).
+// commands that run to completion (keygen, demo, fsck). Children never see the user's state
+// directory: XDG_STATE_HOME points at a temporary directory unless a test sets it, so a client
+// command that keeps its trust state by default cannot write to the home directory.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const BIN = fileURLToPath(new URL("../../bin/trustlog.js", import.meta.url));
@@ -44,12 +49,24 @@ export interface TrustlogProcess {
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<number | null>;
 }
 
+let stateHome: string | undefined;
+
+/** One temporary XDG_STATE_HOME for this test process's children, removed when it exits. */
+function isolatedStateHome(): string {
+  if (!stateHome) {
+    const dir = mkdtempSync(join(tmpdir(), "trustlog-state-home-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    stateHome = dir;
+  }
+  return stateHome;
+}
+
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!k.startsWith("TRUSTLOG_") && k !== "DATABASE_URL") env[k] = v;
   }
-  return { ...env, ...extra };
+  return { ...env, XDG_STATE_HOME: isolatedStateHome(), ...extra };
 }
 
 function spawnTrustlog(args: string[], env?: Record<string, string>): ChildProcess {
