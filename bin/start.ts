@@ -47,6 +47,8 @@ async function startBundledWitness(config: ServerConfig, port: number) {
       port,
       keyFile: witnessKeyFile(dir),
       dataDir: join(dir, "pglite"),
+      // A development witness on the embedded database: PGlite does not fsync (docs/witness.md).
+      allowPglite: true,
       // Pushes come from the log; pulling too means the witness keeps up after its own restart.
       logs: [{ origin: config.origin, vkeys: [logKey.vkey], url: `http://${logHost}:${config.port}` }],
       logLevel: config.logLevel,

@@ -6,6 +6,7 @@ import { fromBase64 } from "../core/bytes.js";
 import { TrustlogError } from "../core/errors.js";
 import type { Envelope } from "../core/event.js";
 import { entriesPath, type TileId, tilePath } from "../core/tiles.js";
+import { ANSWER_LIMITS, readBounded, readBoundedText } from "./bounded-read.js";
 import type { HistoryBundleJson } from "./bundle.js";
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
@@ -28,20 +29,25 @@ export interface LogClientOptions {
   fetch?: Fetch;
   /** Per-request timeout in milliseconds (default 30 s). */
   timeoutMs?: number;
+  /** Largest JSON answer read (default ANSWER_LIMITS.json, 8 MiB); larger is RESPONSE_TOO_LARGE. */
+  maxJsonBytes?: number;
+  /** A writer's bearer token, sent with submissions to a log that requires one. */
+  token?: string;
 }
-
-// Answers are capped so a hostile log cannot exhaust memory with one response.
-const MAX_JSON_BYTES = 64 << 20;
 
 export class LogClient {
   readonly url: string;
   private readonly fetchImpl: Fetch;
   private readonly timeoutMs: number;
+  private readonly maxJsonBytes: number;
+  private readonly token: string | undefined;
 
   constructor(url: string, opts: LogClientOptions = {}) {
+    this.token = opts.token;
     this.url = url.replace(/\/+$/, "");
     this.fetchImpl = opts.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.maxJsonBytes = opts.maxJsonBytes ?? ANSWER_LIMITS.json;
   }
 
   private async request(path: string, init?: RequestInit): Promise<Response> {
@@ -58,20 +64,30 @@ export class LogClient {
     return res;
   }
 
-  private async json<T>(path: string, init?: RequestInit): Promise<T> {
+  /**
+   * The body of an answer, read as a stream and refused (RESPONSE_TOO_LARGE) as soon as it passes
+   * `maxBytes` (ANSWER_LIMITS), so a hostile log cannot exhaust memory with one answer.
+   */
+  private async body(path: string, maxBytes: number, init?: RequestInit): Promise<Uint8Array> {
     const res = await this.request(path, init);
-    const text = await res.text();
-    if (text.length > MAX_JSON_BYTES) throw new TrustlogError("BAD_RESPONSE", `${path}: answer too large`);
+    try {
+      return await readBounded(res, maxBytes, path);
+    } catch (e) {
+      if (e instanceof TrustlogError) throw e;
+      throw new TrustlogError(
+        "LOG_UNREACHABLE",
+        `${path}: reading the answer failed: ${(e as Error).message}`,
+      );
+    }
+  }
+
+  private async json<T>(path: string, init?: RequestInit): Promise<T> {
+    const text = new TextDecoder().decode(await this.body(path, this.maxJsonBytes, init));
     try {
       return JSON.parse(text) as T;
     } catch {
       throw new TrustlogError("BAD_RESPONSE", `${path}: answer is not JSON`);
     }
-  }
-
-  private async bytes(path: string): Promise<Uint8Array> {
-    const res = await this.request(path);
-    return new Uint8Array(await res.arrayBuffer());
   }
 
   info(): Promise<LogInfo> {
@@ -80,15 +96,15 @@ export class LogClient {
 
   /** The latest checkpoint note, with the cosignatures the log collected. */
   async checkpoint(): Promise<string> {
-    return (await this.request("checkpoint")).text();
+    return new TextDecoder().decode(await this.body("checkpoint", ANSWER_LIMITS.checkpoint));
   }
 
   tile(t: TileId): Promise<Uint8Array> {
-    return this.bytes(tilePath(t));
+    return this.body(tilePath(t), ANSWER_LIMITS.tile);
   }
 
   entryBundle(index: number, width: number): Promise<Uint8Array> {
-    return this.bytes(entriesPath(index, width));
+    return this.body(entriesPath(index, width), ANSWER_LIMITS.entries);
   }
 
   async consistency(from: number, to: number): Promise<Uint8Array[]> {
@@ -131,7 +147,10 @@ export class LogClient {
       "v1/events",
       {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: {
+          "content-type": "application/json",
+          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        },
         body: JSON.stringify(envelope),
       },
     );
@@ -160,7 +179,8 @@ async function httpError(res: Response, path: string): Promise<TrustlogError> {
   let message = `${path}: HTTP ${res.status}`;
   let extra: Record<string, unknown> = {};
   try {
-    const { error, ...rest } = (await res.json()) as {
+    // Only the code and message matter: a huge error body is not read past a small cap.
+    const { error, ...rest } = JSON.parse(await readBoundedText(res, ANSWER_LIMITS.error, path)) as {
       error?: { code?: string; message?: string } & Record<string, unknown>;
     } & Record<string, unknown>;
     if (error?.code) {

@@ -172,7 +172,7 @@ export class WitnessCollector {
       headers: { "Content-Type": "text/plain; charset=utf-8" },
       signal: AbortSignal.timeout(this.timeoutMs),
     });
-    const text = await res.text();
+    const text = await cappedText(res, MAX_WITNESS_ANSWER);
     if (res.status === 409 && res.headers.get("content-type")?.trim() === "text/x.tlog.size") {
       const size = Number.parseInt(text.trim(), 10);
       if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(size))
@@ -192,4 +192,35 @@ export class WitnessCollector {
     w.cosigned = { body: sub.body, size: sub.size, lines, at: this.clock() };
     this.opts.onCosignatures?.({ size: sub.size, witness: w.config.name, lines });
   }
+}
+
+/** A witness answers with a size line or a few cosignature lines: far below this. */
+const MAX_WITNESS_ANSWER = 64 << 10;
+
+/**
+ * The body of a witness's answer, read as a stream and abandoned past `max` bytes: a broken or
+ * hostile witness cannot make the log buffer a huge answer (the client's readers do the same,
+ * client/bounded-read.ts; the server does not import client/).
+ */
+async function cappedText(res: Response, max: number): Promise<string> {
+  const announced = Number(res.headers.get("content-length"));
+  if (Number.isFinite(announced) && announced > max) {
+    await res.body?.cancel();
+    throw new Error(`witness answer of ${announced} bytes, more than ${max}`);
+  }
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > max) {
+      await reader.cancel();
+      throw new Error(`witness answer longer than ${max} bytes`);
+    }
+    parts.push(value);
+  }
+  return new TextDecoder().decode(Buffer.concat(parts));
 }

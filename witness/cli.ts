@@ -23,6 +23,10 @@ export function registerWitnessCommands(program: Command): void {
     .option("--key-file <file>", "cosignature key from `witness keygen` (env TRUSTLOG_WITNESS_KEY_FILE)")
     .option("--database-url <url>", "PostgreSQL URL (env TRUSTLOG_WITNESS_DATABASE_URL); default PGlite")
     .option("--data-dir <dir>", "PGlite data directory (env TRUSTLOG_WITNESS_DATA_DIR)")
+    .option(
+      "--allow-pglite",
+      "run on PGlite although it does not fsync (development only; env TRUSTLOG_WITNESS_ALLOW_PGLITE=1)",
+    )
     .option("--pull-interval-seconds <s>", "seconds between pull rounds, 0 disables")
     .option("--gossip-interval-seconds <s>", "seconds between gossip rounds, 0 disables")
     .addOption(
@@ -36,7 +40,7 @@ export function registerWitnessCommands(program: Command): void {
         "silent",
       ]),
     )
-    .action(async (flags: { config?: string } & Partial<Record<keyof WitnessConfig, string>>) => {
+    .action(async (flags: { config?: string } & Partial<Record<keyof WitnessConfig, string | boolean>>) => {
       const { config: file, ...rest } = flags;
       const config = loadWitnessConfig(file, process.env, rest);
       useNativeEd25519();

@@ -24,6 +24,12 @@ const logSchema = z.object({
   url: httpUrl.optional(),
 });
 
+/** A yes/no setting: a JSON boolean, or from the environment "true"/"false", "1"/"0", "yes"/"no". */
+const yesNo = z.union([
+  z.boolean(),
+  z.enum(["true", "false", "1", "0", "yes", "no"]).transform((v) => v === "true" || v === "1" || v === "yes"),
+]);
+
 const peerSchema = z.object({
   /** Base URL of the peer witness (`<url>/v1/logs/…`, `<url>/v1/evidence`). */
   url: httpUrl,
@@ -39,6 +45,12 @@ export const witnessConfigSchema = z.object({
   /** PostgreSQL URL; when absent, PGlite in `dataDir`. */
   databaseUrl: z.string().min(1).optional(),
   dataDir: z.string().min(1).default("./witness-data"),
+  /**
+   * Run on PGlite (no `databaseUrl`) even so: PGlite does not fsync, so after an OS crash the
+   * witness can lose what it cosigned and then cosign a checkpoint inconsistent with it. For
+   * development only (`npm start` sets it); see startWitness and docs/witness.md.
+   */
+  allowPglite: yesNo.default(false),
   logs: z.array(logSchema).default([]),
   peers: z.array(peerSchema).default([]),
   /** Seconds between pull rounds (logs with a `url`) and gossip rounds; 0 disables. */
@@ -59,6 +71,7 @@ const ENV: Record<string, keyof WitnessConfig> = {
   TRUSTLOG_WITNESS_KEY_FILE: "keyFile",
   TRUSTLOG_WITNESS_DATABASE_URL: "databaseUrl",
   TRUSTLOG_WITNESS_DATA_DIR: "dataDir",
+  TRUSTLOG_WITNESS_ALLOW_PGLITE: "allowPglite",
   TRUSTLOG_WITNESS_LOG_LEVEL: "logLevel",
 };
 

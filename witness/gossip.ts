@@ -10,12 +10,13 @@
 import { equalBytes, fromUtf8, toBase64 } from "../core/bytes.js";
 import { parseCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError } from "../core/errors.js";
+import { Lru } from "../core/lru.js";
 import { openNote } from "../core/note.js";
 import { checkConsistency } from "../core/proof.js";
 import { tileHashReader } from "../core/tiles.js";
 import type { Logger } from "../node/log.js";
 import { checkEvidence, evidenceFromJson, proveInconsistency, sameSizeEvidence } from "./evidence.js";
-import { fetchConsistencyProof, httpGet, httpGetOk, httpTileReader } from "./http.js";
+import { fetchConsistencyProof, httpGet, httpGetOk, httpTileReader, isFetchError } from "./http.js";
 import type { WitnessMetrics } from "./metrics.js";
 import { checkpointOfNote } from "./pull.js";
 import type { Witness } from "./witness.js";
@@ -32,15 +33,33 @@ export interface GossipOptions {
   logger: Logger;
   metrics: WitnessMetrics;
   timeoutMs: number;
+  /** How many settled pairs to remember (default DEFAULT_SETTLED_PAIRS). */
+  maxSettledPairs?: number;
 }
+
+/**
+ * Settled pairs remembered: far more than the pairs a round meets (one per peer and log, each
+ * peer's checkpoint against ours), so a quiet network costs no tile fetches; peers that keep
+ * showing new checkpoints only push the oldest pairs out.
+ */
+export const DEFAULT_SETTLED_PAIRS = 4096;
 
 export type CompareResult = "consistent" | "evidence" | "unproven" | "skipped";
 
 export class Gossip {
   // Pairs already shown consistent, so a quiet log costs no tile fetches round after round.
-  private readonly settled = new Set<string>();
+  // Bounded: every new checkpoint a peer shows makes a new pair, so an unbounded set would grow
+  // for as long as the witness runs. A forgotten pair is only proved again.
+  private readonly settled: Lru<string, true>;
 
-  constructor(private readonly opts: GossipOptions) {}
+  constructor(private readonly opts: GossipOptions) {
+    this.settled = new Lru(opts.maxSettledPairs ?? DEFAULT_SETTLED_PAIRS);
+  }
+
+  /** How many settled pairs are remembered (at most maxSettledPairs). */
+  get settledPairs(): number {
+    return this.settled.size;
+  }
 
   async runOnce(): Promise<void> {
     await Promise.all(this.opts.peers.map((p) => this.gossipWith(p)));
@@ -51,7 +70,11 @@ export class Gossip {
     const source = `gossip ${peer.url}`;
     for (const origin of witness.origins()) {
       try {
-        const r = await httpGet(`${peer.url}/v1/logs/${encodeURIComponent(origin)}/checkpoint`, timeoutMs);
+        const r = await httpGet(
+          `${peer.url}/v1/logs/${encodeURIComponent(origin)}/checkpoint`,
+          timeoutMs,
+          "checkpoint",
+        );
         if (r.status === 404) continue;
         if (r.status !== 200) throw new Error(`HTTP ${r.status}`);
         const result = await this.compare(origin, fromUtf8(r.body), source);
@@ -65,7 +88,7 @@ export class Gossip {
       }
     }
     try {
-      const body = await httpGetOk(`${peer.url}/v1/evidence`, timeoutMs);
+      const body = await httpGetOk(`${peer.url}/v1/evidence`, timeoutMs, "json");
       const list = JSON.parse(fromUtf8(body)) as unknown;
       if (!Array.isArray(list)) throw new Error("evidence answer is not a list");
       for (const item of list) {
@@ -118,20 +141,20 @@ export class Gossip {
           ];
     if (small.checkpoint.size === 0) return "consistent";
     const pairKey = `${origin}\n${small.checkpoint.size}/${toBase64(small.checkpoint.root)}\n${big.checkpoint.size}/${toBase64(big.checkpoint.root)}`;
-    if (this.settled.has(pairKey)) return "consistent";
+    if (this.settled.get(pairKey)) return "consistent";
     const url = this.opts.logUrls.get(origin);
     if (url) {
       try {
         const reader = tileHashReader(httpTileReader(url, timeoutMs), big.checkpoint.size);
         const e = await proveInconsistency(origin, small, big, reader);
         if (!e) {
-          this.settled.add(pairKey);
+          this.settled.set(pairKey, true);
           return "consistent";
         }
         await witness.recordEvidence(e, source);
         return "evidence";
       } catch (err) {
-        if (!isTrustlogError(err, "FETCH_FAILED") && !isTrustlogError(err, "LOG_TREE_MISMATCH")) throw err;
+        if (!isFetchError(err) && !isTrustlogError(err, "LOG_TREE_MISMATCH")) throw err;
       }
       try {
         const proof = await fetchConsistencyProof(url, small.checkpoint.size, big.checkpoint.size, timeoutMs);
@@ -142,7 +165,7 @@ export class Gossip {
           big.checkpoint.root,
           proof,
         );
-        this.settled.add(pairKey);
+        this.settled.set(pairKey, true);
         return "consistent";
       } catch {
         // Fall through: the log cannot show these two checkpoints are consistent.

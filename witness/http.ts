@@ -1,12 +1,24 @@
-// Outgoing HTTP for pull mode and gossip: plain fetch with a timeout. Everything fetched is
-// attacker-controlled and is checked against signatures or roots before it is believed.
+// Outgoing HTTP for pull mode and gossip: fetch with a timeout, and a size cap per kind of answer
+// that holds while reading (a hostile log or peer cannot make the witness buffer a huge answer).
+// Everything fetched is attacker-controlled and is checked against signatures or roots before
+// it is believed.
 
+import { ANSWER_LIMITS, readBounded } from "../client/bounded-read.js";
 import { fromBase64 } from "../core/bytes.js";
-import { TrustlogError } from "../core/errors.js";
+import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import { type TileId, tilePath } from "../core/tiles.js";
 
-/** Largest response read from a log or peer (a full tile is 8 KiB; notes are capped at 1 MiB). */
-const MAX_RESPONSE_BYTES = 4 << 20;
+/**
+ * The cap of each kind of answer (client/bounded-read.ts): a checkpoint note, a hash tile, or
+ * JSON (a peer's evidence list, a consistency proof; 4 MiB is far above either).
+ */
+export const WITNESS_ANSWER_LIMITS = {
+  checkpoint: ANSWER_LIMITS.checkpoint,
+  tile: ANSWER_LIMITS.tile,
+  json: 4 << 20,
+} as const;
+
+export type AnswerKind = keyof typeof WITNESS_ANSWER_LIMITS;
 
 export interface HttpResult {
   status: number;
@@ -14,22 +26,31 @@ export interface HttpResult {
   body: Uint8Array;
 }
 
-export async function httpGet(url: string, timeoutMs: number): Promise<HttpResult> {
+/**
+ * GET `url`; the body is read as a stream and refused with RESPONSE_TOO_LARGE as soon as it
+ * passes the cap of `kind`, so a hostile log or peer cannot make the witness buffer a huge answer.
+ */
+export async function httpGet(url: string, timeoutMs: number, kind: AnswerKind): Promise<HttpResult> {
   let res: Response;
+  let body: Uint8Array;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "error" });
+    body = await readBounded(res, WITNESS_ANSWER_LIMITS[kind], `GET ${url}`);
   } catch (e) {
+    if (e instanceof TrustlogError) throw e;
     throw new TrustlogError("FETCH_FAILED", `GET ${url}: ${(e as Error).message}`);
   }
-  const body = new Uint8Array(await res.arrayBuffer());
-  if (body.length > MAX_RESPONSE_BYTES)
-    throw new TrustlogError("FETCH_FAILED", `GET ${url}: response too large`);
   return { status: res.status, contentType: res.headers.get("content-type") ?? "", body };
 }
 
+/** A failed fetch: nothing could be read, so nothing can be concluded from it. */
+export function isFetchError(e: unknown): boolean {
+  return isTrustlogError(e, "FETCH_FAILED") || isTrustlogError(e, "RESPONSE_TOO_LARGE");
+}
+
 /** GET that must answer 200; returns the body. */
-export async function httpGetOk(url: string, timeoutMs: number): Promise<Uint8Array> {
-  const r = await httpGet(url, timeoutMs);
+export async function httpGetOk(url: string, timeoutMs: number, kind: AnswerKind): Promise<Uint8Array> {
+  const r = await httpGet(url, timeoutMs, kind);
   if (r.status !== 200)
     throw new TrustlogError("FETCH_FAILED", `GET ${url}: HTTP ${r.status}`, { status: r.status });
   return r.body;
@@ -37,7 +58,7 @@ export async function httpGetOk(url: string, timeoutMs: number): Promise<Uint8Ar
 
 /** Reads tlog-tiles hash tiles from `<baseUrl>/tile/…` (for core's tileHashReader). */
 export function httpTileReader(baseUrl: string, timeoutMs: number): (t: TileId) => Promise<Uint8Array> {
-  return (t) => httpGetOk(`${baseUrl}/${tilePath(t)}`, timeoutMs);
+  return (t) => httpGetOk(`${baseUrl}/${tilePath(t)}`, timeoutMs, "tile");
 }
 
 /** Asks a trustlog log for a consistency proof (`GET <url>/v1/proof/consistency`). */
@@ -47,7 +68,7 @@ export async function fetchConsistencyProof(
   to: number,
   timeoutMs: number,
 ): Promise<Uint8Array[]> {
-  const body = await httpGetOk(`${baseUrl}/v1/proof/consistency?from=${from}&to=${to}`, timeoutMs);
+  const body = await httpGetOk(`${baseUrl}/v1/proof/consistency?from=${from}&to=${to}`, timeoutMs, "json");
   const json = JSON.parse(new TextDecoder().decode(body)) as { hashes?: unknown };
   if (!Array.isArray(json.hashes) || json.hashes.some((h) => typeof h !== "string")) {
     throw new TrustlogError("FETCH_FAILED", "consistency proof answer has no hashes");

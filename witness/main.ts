@@ -76,7 +76,28 @@ function every(seconds: number, fn: () => Promise<unknown>, logger: Logger): () 
   };
 }
 
+/**
+ * Refuses PGlite unless the configuration allows it. A witness's one promise is never to cosign
+ * two inconsistent checkpoints, which rests on its latest cosigned checkpoint being durable
+ * before the cosignature leaves. PGlite does not fsync: after an OS crash or a power loss it can
+ * come back with an older state, and the witness would then cosign a fork of what it already
+ * signed. `memory://` is exempt: a throw-away database, for tests, that nobody mistakes for
+ * durable storage.
+ */
+export function checkDurableDatabase(config: WitnessConfig): void {
+  if (config.databaseUrl || config.allowPglite || config.dataDir.startsWith("memory://")) return;
+  throw new TrustlogError(
+    "CONFIG_INVALID",
+    `refusing to run a witness on PGlite (${config.dataDir}): PGlite does not fsync, so after an OS ` +
+      "crash the witness can lose the checkpoints it cosigned and then cosign one inconsistent with " +
+      "them. Give a PostgreSQL database (databaseUrl, --database-url, TRUSTLOG_WITNESS_DATABASE_URL), " +
+      "or for development only allow PGlite (--allow-pglite, allowPglite: true, " +
+      "TRUSTLOG_WITNESS_ALLOW_PGLITE=1).",
+  );
+}
+
 export async function startWitness(config: WitnessConfig, opts: StartOptions = {}): Promise<RunningWitness> {
+  checkDurableDatabase(config);
   const logger = opts.logger ?? createLogger({ name: "witness", level: config.logLevel });
   const clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
   const signer = loadCosignerKey(config.keyFile, clock);

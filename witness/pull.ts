@@ -11,7 +11,7 @@ import { proveConsistency } from "../core/proof.js";
 import { tileHashReader } from "../core/tiles.js";
 import type { Logger } from "../node/log.js";
 import { proveInconsistency } from "./evidence.js";
-import { httpGetOk, httpTileReader } from "./http.js";
+import { httpGetOk, httpTileReader, isFetchError } from "./http.js";
 import type { WitnessMetrics } from "./metrics.js";
 import type { Witness } from "./witness.js";
 
@@ -65,7 +65,7 @@ export class Puller {
     const url = this.opts.urls.get(origin);
     const log = witness.log(origin);
     if (!url || !log) throw new Error(`no URL for ${origin}`);
-    const note = fromUtf8(await httpGetOk(`${url}/checkpoint`, timeoutMs));
+    const note = fromUtf8(await httpGetOk(`${url}/checkpoint`, timeoutMs, "checkpoint"));
     const cp = parseCheckpoint(openNote(note, log.verifiers).body);
     if (cp.origin !== origin) throw new Error("the log served a checkpoint of another origin");
     const state = await witness.state(origin);
@@ -86,8 +86,7 @@ export class Puller {
         );
       } catch (err) {
         // Tiles of the larger tree may be missing (a stale mirror): nothing to conclude.
-        if (isTrustlogError(err, "FETCH_FAILED") || isTrustlogError(err, "LOG_TREE_MISMATCH"))
-          return "behind";
+        if (isFetchError(err) || isTrustlogError(err, "LOG_TREE_MISMATCH")) return "behind";
         throw err;
       }
       if (!e) return "behind";

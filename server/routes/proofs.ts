@@ -1,5 +1,7 @@
 // Inclusion and consistency proofs (RFC 9162 §2.1.3-2.1.4) against any tree size up to the
-// latest signed checkpoint; a size beyond it has no checkpoint a client could check against.
+// latest published checkpoint (deps.latest: with a publish quorum, the latest witnessed one); a
+// size beyond it has no checkpoint a client could check against, and an entry beyond it is not
+// public yet: it is answered as if absent.
 
 import { Hono } from "hono";
 import { toBase64 } from "../../core/bytes.js";
@@ -29,7 +31,8 @@ export function proofRoutes(deps: AppDeps): Hono {
     if (byHash !== undefined) {
       leafHash = hash32(byHash, "leafHash");
       const found = await deps.store.findLeaf(leafHash);
-      if (found === undefined) throw new TrustlogError("NOT_FOUND", "no entry has this leaf hash");
+      if (found === undefined || found >= latest)
+        throw new TrustlogError("NOT_FOUND", "no entry has this leaf hash in the latest checkpoint");
       index = found;
     } else {
       index = decimal(byIndex, "index");

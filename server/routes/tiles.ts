@@ -4,12 +4,11 @@
 
 import { Hono } from "hono";
 import { TrustlogError } from "../../core/errors.js";
-import { encodeEntryBundle, FULL_TILE_BYTES, parseTilePath, TILE_WIDTH } from "../../core/tiles.js";
+import { encodeEntryBundle, parseTilePath, TILE_WIDTH } from "../../core/tiles.js";
 import type { AppDeps } from "../app.js";
 
 const HASH = 32;
 const IMMUTABLE = "public, max-age=31536000, immutable";
-const FULL_HEADERS = { "Content-Type": "application/octet-stream", "Cache-Control": IMMUTABLE };
 
 export function tileRoutes(deps: AppDeps): Hono {
   const app = new Hono();
@@ -26,13 +25,8 @@ export function tileRoutes(deps: AppDeps): Hono {
 
   app.get("/tile/*", async (c) => {
     const tile = parseTilePath(c.req.path.slice(1));
-    if (tile.kind === "hash" && tile.width === TILE_WIDTH) {
-      // The hot path, without the checkpoint: a full tile in storage was committed in the same
-      // transaction as a checkpoint that covers it, so it is published; and its bytes never
-      // change, so the store's cached copy is served as it is.
-      const data = await deps.store.readTile(tile.level, tile.index);
-      if (data?.length === FULL_TILE_BYTES) return c.body(data as Uint8Array<ArrayBuffer>, 200, FULL_HEADERS);
-    }
+    // Nothing beyond the published size is served (with a publish quorum, the tree above the
+    // latest witnessed checkpoint is committed but not public yet), full tiles included.
     const size = (await deps.latest.get())?.size ?? 0;
     const level = tile.kind === "hash" ? tile.level : 0;
     // How many hashes tile (level, index) holds at the published size: 256 for a full tile,
@@ -43,9 +37,9 @@ export function tileRoutes(deps: AppDeps): Hono {
     if (tile.width > available) {
       throw new TrustlogError("NOT_FOUND", `tile ${c.req.path.slice(1)} is beyond the tree of size ${size}`);
     }
-
     let body: Uint8Array;
     if (tile.kind === "hash") {
+      // The store keeps recent tiles' bytes in memory: a full tile is served from there as it is.
       const data = await deps.store.readTile(tile.level, tile.index);
       if (!data || data.length < tile.width * HASH) {
         throw new TrustlogError("INTERNAL", `tile ${tile.level}/${tile.index} is missing from storage`);

@@ -46,6 +46,8 @@ describe("a sender verifies a recipient's key against a real log and witnesses",
           logs: [{ origin: ORIGIN, vkeys: [logVkey] }],
           pullIntervalSeconds: 0,
           gossipIntervalSeconds: 0,
+          // A test witness: PGlite does not fsync (docs/witness.md), fine for a throwaway.
+          allowPglite: true,
         }),
       );
       witnesses.push(

@@ -60,6 +60,8 @@ export async function startWitnesses(
       JSON.stringify({
         keyFile,
         dataDir: join(dir, `w${i}-data`),
+        // PGlite does not fsync: fine for a test, refused by the witness unless allowed.
+        allowPglite: true,
         logs: logs.map((l) => ({ origin: l.origin, vkeys: [l.vkey] })),
         pullIntervalSeconds: 0,
         gossipIntervalSeconds: 0,

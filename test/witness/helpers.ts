@@ -101,7 +101,8 @@ export function witnessConfig(opts: {
     port: opts.port ?? 0,
     keyFile,
     dataDir: join(opts.dir, "pglite"),
-    ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : {}),
+    // Without a PostgreSQL URL the witness runs on PGlite, which it refuses unless allowed.
+    ...(opts.databaseUrl ? { databaseUrl: opts.databaseUrl } : { allowPglite: true }),
     logs: opts.logs,
     peers: opts.peers ?? [],
     pullIntervalSeconds: 0,

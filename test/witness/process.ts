@@ -30,7 +30,10 @@ export function freePort(): Promise<number> {
 
 export async function spawnWitness(dir: string, config: WitnessConfigInput): Promise<WitnessProcess> {
   const file = join(dir, "witness.json");
-  writeFileSync(file, JSON.stringify(config, null, 2));
+  // A config without a PostgreSQL URL runs on PGlite, which the witness refuses unless allowed
+  // (an explicit allowPglite in the config wins).
+  const withDb = config.databaseUrl ? config : { allowPglite: true, ...config };
+  writeFileSync(file, JSON.stringify(withDb, null, 2));
   const proc = spawn(
     process.execPath,
     ["--import", "tsx", "bin/trustlog.ts", "witness", "serve", "--config", file],
