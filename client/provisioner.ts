@@ -31,6 +31,8 @@ export interface ProvisionerOptions {
   /** The delegate's 32-byte Ed25519 seed (or its base64). */
   delegateSeed: Uint8Array | string;
   fetch?: Fetch;
+  /** The log's bearer token for this writer, when the log requires one (`trustlog token add`). */
+  token?: string;
   /** Unix seconds; defaults to the system clock. */
   clock?: () => number;
   /** Attempts per operation, conflicts and pushback together (default 8). */
@@ -71,7 +73,10 @@ export class Provisioner {
   private readonly queues = new Map<string, Promise<unknown>>();
 
   constructor(private readonly opts: ProvisionerOptions) {
-    this.client = new LogClient(opts.log, opts.fetch ? { fetch: opts.fetch } : {});
+    this.client = new LogClient(opts.log, {
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+      ...(opts.token ? { token: opts.token } : {}),
+    });
     this.seed =
       typeof opts.delegateSeed === "string" ? fromBase64(opts.delegateSeed) : opts.delegateSeed.slice();
     this.key = toBase64(ed25519().publicKey(this.seed));

@@ -425,6 +425,32 @@ function readSigs(v: unknown): Signature[] {
   return sigs.sort((a, b) => compareKeys(a.key, b.key));
 }
 
+/**
+ * The most signatures an event's rule can use (docs/events.md §1), known without the log's
+ * state: an account event other than key.add has its actor only; key.add its actor and the new
+ * key (or, for the first key, the new key and the invite key); org.create the admins in its
+ * body; admin.add up to every admin and the new admin key (how many admins the org has is not
+ * known here, so MAX_ADMINS + 1); the other org events up to every admin. Never above MAX_SIGS.
+ * An envelope with more is refused (TOO_MANY_SIGNATURES) before any signature is verified, so
+ * a signature nobody needs costs a verifier nothing.
+ */
+export function maxSignatures(event: KeyEvent): number {
+  switch (event.type) {
+    case "key.add":
+      return 2;
+    case "org.create":
+      return event.body.admins.length;
+    case "admin.add":
+      return MAX_ADMINS + 1;
+    case "admin.remove":
+    case "grant.issue":
+    case "grant.revoke":
+      return MAX_ADMINS;
+    default:
+      return 1;
+  }
+}
+
 function tooLarge(size: number): never {
   throw new TrustlogError("TOO_LARGE", `envelope is ${size} bytes, more than ${MAX_ENVELOPE_BYTES}`, {
     size,
@@ -484,6 +510,14 @@ export function parseEnvelope(input: string | Uint8Array | unknown): ParsedEnvel
   }
   const o = object(raw, "envelope", ["event", "sigs"], []);
   const envelope: Envelope = { event: parseEvent(o.event), sigs: readSigs(o.sigs) };
+  const most = Math.min(maxSignatures(envelope.event), MAX_SIGS);
+  if (envelope.sigs.length > most) {
+    throw new TrustlogError(
+      "TOO_MANY_SIGNATURES",
+      `sigs: ${envelope.event.type} can use at most ${most} signature${most === 1 ? "" : "s"}, got ${envelope.sigs.length}`,
+      { path: "sigs", count: envelope.sigs.length, limit: most },
+    );
+  }
   const leaf = canonicalBytes(envelope);
   // Canonical text can be longer than what was sent (1e2 becomes 100) and a parsed value had
   // no size at all, so the leaf itself is what the cap finally applies to.

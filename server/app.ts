@@ -11,6 +11,7 @@ import type { Database } from "../node/db.js";
 import type { Logger } from "../node/log.js";
 import { errorResponse } from "./http-errors.js";
 import type { ServerMetrics } from "./metrics.js";
+import type { TokenBuckets } from "./rate-limit.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { historyRoutes } from "./routes/history.js";
@@ -19,6 +20,7 @@ import { proofRoutes } from "./routes/proofs.js";
 import { tileRoutes } from "./routes/tiles.js";
 import type { Sequencer } from "./sequencer.js";
 import type { LogStore, StoredCheckpoint } from "./store.js";
+import type { WriteTokens } from "./tokens.js";
 import type { SignatureVerifier } from "./verify-pool.js";
 
 /** What the write route needs from the sequencer. */
@@ -44,6 +46,19 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** Checks envelope signatures before they are queued (a worker pool, or the event loop). */
   verifier: SignatureVerifier;
+  /** Write rate limits, in events (server/rate-limit.ts). */
+  rateLimits: {
+    client: TokenBuckets;
+    org: TokenBuckets;
+    /** A trusted proxy's header naming the client address; else the socket's peer address. */
+    clientIpHeader?: string;
+  };
+  /** Who may write (server/tokens.ts, docs/api.md "Write admission"). */
+  admission: {
+    writeAuth: "none" | "token";
+    orgCreation: "open" | "token";
+    tokens: WriteTokens;
+  };
 }
 
 export type App = Hono;
@@ -88,7 +103,14 @@ export function createApp(deps: AppDeps): App {
   // The log is public and read by browsers too (core/ and the client run there): any origin may
   // read it. Writes are authorised by the envelopes' signatures, not by the caller's origin.
   app.use(secureHeaders({ crossOriginResourcePolicy: "cross-origin" }));
-  app.use(cors({ origin: "*", allowMethods: ["GET", "HEAD", "POST"], allowHeaders: ["Content-Type"] }));
+  app.use(
+    cors({
+      origin: "*",
+      allowMethods: ["GET", "HEAD", "POST"],
+      allowHeaders: ["Content-Type", "Authorization"],
+      exposeHeaders: ["Retry-After", "WWW-Authenticate", "X-Request-Id"],
+    }),
+  );
   app.use(async (c, next) => {
     const started = performance.now();
     await next();
@@ -102,7 +124,10 @@ export function createApp(deps: AppDeps): App {
   app.route("/", tileRoutes(deps));
   app.route("/", proofRoutes(deps));
   app.route("/", lookupRoutes(deps));
-  app.route("/", historyRoutes(deps.store));
+  app.route(
+    "/",
+    historyRoutes(deps.store, () => deps.latest.get()),
+  );
   app.route("/", healthRoutes(deps));
 
   app.notFound((c) =>

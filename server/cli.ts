@@ -5,13 +5,15 @@ import { type Command, Option } from "commander";
 import { toBase64 } from "../core/bytes.js";
 import { TrustlogError } from "../core/errors.js";
 import { type NoteVerifier, parseVerifierKey } from "../core/note.js";
-import { openDatabase, runMigrations } from "../node/db.js";
+import { isDatabaseUnavailable, isDriverFault, openDatabase, runMigrations } from "../node/db.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
+import { createLogger, type Logger } from "../node/log.js";
 import { untilSignal } from "../node/signals.js";
 import { keyFilePath, loadServerConfig, pgliteDir, type ServerConfig } from "./config.js";
 import { fsck } from "./fsck.js";
 import { readSignerKey, writeNewSignerKey } from "./keys.js";
 import { SERVER_MIGRATIONS, startServer, stopServer } from "./main.js";
+import { WriteTokens } from "./tokens.js";
 
 /** Flags shared by commands that open the log's database. */
 function databaseOptions(cmd: Command): Command {
@@ -47,6 +49,29 @@ export function registerServerCommands(program: Command): void {
     .option("--batch-delay-ms <ms>", "longest wait to fill a batch (env TRUSTLOG_BATCH_DELAY_MS)")
     .option("--queue-limit <n>", "queued events before pushing back (env TRUSTLOG_QUEUE_LIMIT)")
     .option("--skew-seconds <s>", "accepted clock skew of event times (env TRUSTLOG_SKEW_SECONDS)")
+    .addOption(
+      new Option(
+        "--write-auth <mode>",
+        "token: every write needs a bearer token (env TRUSTLOG_WRITE_AUTH, default none)",
+      ).choices(["none", "token"]),
+    )
+    .addOption(
+      new Option(
+        "--org-creation <mode>",
+        "token: creating an org needs a bearer token; open is for development (env TRUSTLOG_ORG_CREATION, default open)",
+      ).choices(["open", "token"]),
+    )
+    .option(
+      "--client-rate <n>",
+      "write events a second per client address, 0: no limit (env TRUSTLOG_CLIENT_RATE)",
+    )
+    .option("--client-burst <n>", "events a client may send at once (env TRUSTLOG_CLIENT_BURST)")
+    .option("--org-rate <n>", "write events a second per org, 0: no limit (env TRUSTLOG_ORG_RATE)")
+    .option("--org-burst <n>", "events an org may take at once (env TRUSTLOG_ORG_BURST)")
+    .option(
+      "--client-ip-header <name>",
+      "header of a trusted reverse proxy naming the client address, e.g. x-forwarded-for (env TRUSTLOG_CLIENT_IP_HEADER)",
+    )
     .option(
       "--witness <url,vkey...>",
       "a witness to submit checkpoints to: its URL and cosignature vkey, comma-separated (repeatable; env TRUSTLOG_WITNESSES, a JSON array of {name, vkey, url})",
@@ -81,7 +106,9 @@ export function registerServerCommands(program: Command): void {
         ...(witness ? { witnesses: witness.map(parseWitnessFlag) } : {}),
       });
       useNativeEd25519();
-      const server = await startServer(config);
+      const logger = createLogger({ name: "trustlog-server", level: config.logLevel });
+      surviveDatabaseFaults(logger);
+      const server = await startServer(config, { logger });
       if (server.key.created) process.stdout.write(`generated log key; vkey: ${server.key.vkey}\n`);
       process.stdout.write(`trustlog log server on ${server.url} (vkey ${server.key.vkey})\n`);
       await untilSignal("draining the sequencer and stopping");
@@ -125,6 +152,44 @@ export function registerServerCommands(program: Command): void {
     if (!(await runFsck(config, vkey))) process.exitCode = 1;
   });
 
+  const token = program
+    .command("token")
+    .description("bearer tokens of writers (stored hashed; see docs/api.md, Write admission)");
+  databaseOptions(
+    token.command("add").description("create a token and print it, once").argument("<name>", "who holds it"),
+  ).action(async (name: string, flags: Partial<Record<keyof ServerConfig, string>>) => {
+    await withTokens(flags, async (tokens) => {
+      const value = await tokens.add(name);
+      process.stdout.write(`${value}
+`);
+      process.stderr.write(`token ${name} created; it is shown this once, keep it secret
+`);
+    });
+  });
+  databaseOptions(token.command("list").description("list tokens: name, created, revoked")).action(
+    async (flags: Partial<Record<keyof ServerConfig, string>>) => {
+      await withTokens(flags, async (tokens) => {
+        for (const t of await tokens.list()) {
+          const revoked = t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : "active";
+          process.stdout.write(`${t.name}\tcreated ${t.createdAt.toISOString()}\t${revoked}\n`);
+        }
+      });
+    },
+  );
+  databaseOptions(
+    token
+      .command("revoke")
+      .description("revoke a token (servers stop accepting it within 5 s)")
+      .argument("<name>"),
+  ).action(async (name: string, flags: Partial<Record<keyof ServerConfig, string>>) => {
+    await withTokens(flags, async (tokens) => {
+      if (!(await tokens.revoke(name))) {
+        throw new TrustlogError("NOT_FOUND", `no active token named ${name}`);
+      }
+      process.stdout.write(`token ${name} revoked\n`);
+    });
+  });
+
   program
     .command("demo")
     .description("create an org, a provisioning grant and a few accounts on a running log")
@@ -132,7 +197,8 @@ export function registerServerCommands(program: Command): void {
     .option("--accounts <n>", "accounts to invite and enrol", "3")
     .option("--org <id>", "org id (default: a fresh random one)")
     .option("--json", "print a JSON summary (indices, proofs, checkpoint) instead of prose")
-    .action(async (opts: { log: string; accounts: string; org?: string; json?: boolean }) => {
+    .option("--token <token>", "a writer's bearer token (env TRUSTLOG_TOKEN), for a log that requires one")
+    .action(async (opts: { log: string; accounts: string; org?: string; json?: boolean; token?: string }) => {
       const { runDemo } = await import("./demo.js");
       const accounts = Number.parseInt(opts.accounts, 10);
       const summary = await runDemo({
@@ -140,9 +206,47 @@ export function registerServerCommands(program: Command): void {
         accounts: Number.isSafeInteger(accounts) && accounts >= 0 ? accounts : 3,
         org: opts.org,
         print: opts.json ? () => {} : (line) => process.stdout.write(`${line}\n`),
+        ...((opts.token ?? process.env.TRUSTLOG_TOKEN)
+          ? { token: opts.token ?? process.env.TRUSTLOG_TOKEN }
+          : {}),
       });
       if (opts.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
     });
+}
+
+/** Opens the log's database (migrated) for the token commands. */
+async function withTokens(
+  flags: Partial<Record<keyof ServerConfig, string>>,
+  run: (tokens: WriteTokens) => Promise<void>,
+): Promise<void> {
+  const config = loadServerConfig(process.env, flags);
+  const database = await openDatabase(
+    config.databaseUrl ? { url: config.databaseUrl, max: 1 } : { dataDir: pgliteDir(config) },
+  );
+  try {
+    await runMigrations(database, SERVER_MIGRATIONS);
+    await run(new WriteTokens(database));
+  } finally {
+    await database.close();
+  }
+}
+
+/**
+ * `serve` outlives a database fault that escaped its caller: an error the driver throws from one
+ * of its own timers, or a database error nobody awaited (node/db.ts isDriverFault,
+ * isDatabaseUnavailable) is logged, and the pool reconnects on the next query. Any other
+ * uncaught exception (or unhandled rejection, which Node raises as one) leaves the process in a
+ * state nobody knows: logged, and the process exits 1 as Node would.
+ */
+function surviveDatabaseFaults(logger: Logger): void {
+  process.on("uncaughtException", (err, origin) => {
+    if (isDriverFault(err) || isDatabaseUnavailable(err)) {
+      logger.error({ err, origin }, "database fault escaped its caller; still serving");
+      return;
+    }
+    logger.fatal({ err, origin }, "uncaught exception; exiting");
+    process.exit(1);
+  });
 }
 
 /** Runs fsck with progress on stderr and the report on stdout; true when the log is sound. */

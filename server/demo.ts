@@ -17,6 +17,8 @@ export interface DemoOptions {
   print?: (line: string) => void;
   /** Milliseconds since the epoch (event times). */
   clock?: () => number;
+  /** A writer's bearer token, for a log that requires one (`trustlog token add`). */
+  token?: string;
 }
 
 export interface DemoEvent {
@@ -52,7 +54,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   async function post(body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
     const res = await fetch(`${base}/v1/events`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: {
+        "content-type": "application/json",
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+      },
       body: JSON.stringify(body),
     });
     return { status: res.status, json: (await res.json()) as Record<string, unknown> };

@@ -12,6 +12,10 @@ export interface ServerMetrics {
   readonly treeSize: Gauge;
   readonly queueDepth: Gauge;
   readonly refused: Counter<"code">;
+  /** Requests refused by a rate limit (server/rate-limit.ts), by the bucket that was empty. */
+  readonly rateLimited: Counter<"scope">;
+  /** Envelope signatures checked before queueing (after repeated envelopes were merged). */
+  readonly signaturesVerified: Counter;
 }
 
 export interface MetricsOptions {
@@ -68,6 +72,17 @@ export function createMetrics(opts: MetricsOptions): ServerMetrics {
       name: "trustlog_events_refused_total",
       help: "Submitted events refused, by error code",
       labelNames: ["code"] as const,
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: "trustlog_rate_limited_total",
+      help: "Write requests refused with 429 RATE_LIMITED, by scope (client or org)",
+      labelNames: ["scope"] as const,
+      registers: [registry],
+    }),
+    signaturesVerified: new Counter({
+      name: "trustlog_signatures_verified_total",
+      help: "Envelope signatures verified before queueing",
       registers: [registry],
     }),
   };

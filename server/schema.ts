@@ -179,3 +179,15 @@ export const accountKeys = pgTable(
   },
   (t) => [primaryKey({ columns: [t.org, t.account, t.keyId] })],
 );
+
+/**
+ * Bearer tokens of writers (server/tokens.ts, `trustlog token add|list|revoke`). Only the
+ * SHA-256 of a token is stored: the token itself is printed once, when it is created. A token
+ * is never deleted, only revoked, so the table says who could write when.
+ */
+export const writeTokens = pgTable("write_tokens", {
+  name: text("name").primaryKey(),
+  hash: bytea("hash").notNull().unique(),
+  createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  revokedAt: timestamp("revoked_at", { withTimezone: true }),
+});

@@ -2,36 +2,82 @@
 // queued, so the sequencer only ever sees well-formed, correctly signed envelopes; the chain and
 // policy rules need the log's state and are the sequencer's. The answer waits for the commit
 // of a signed checkpoint that covers every accepted event.
+//
+// The work one request can cause is bounded, cheapest refusal first (docs/api.md, "Limits"):
+// the client's rate limit and bearer token before the body is read; the body limit while it is
+// read (from Content-Length when there is one); the JSON nesting depth while it is read, before
+// it is parsed (a scan that stops at the first level too deep, so `[[[[…` is refused from its
+// first chunk); each envelope's shape, size and signature count (at most what its rule can
+// use, core/event.ts maxSignatures); the org creation policy and the orgs' rate limits; and
+// only then signatures. Identical envelopes repeated in one request are verified once, so a
+// request verifies at most MAX_BATCH distinct envelopes of at most MAX_SIGS signatures: 16,000
+// signatures, and 2,000 for a batch of account events (one signature each, two for key.add).
 
+import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
-import { toBase64 } from "../../core/bytes.js";
+import { concat, toBase64 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
 import { type ParsedEnvelope, parseEnvelope } from "../../core/event.js";
 import { proveInclusion } from "../../core/proof.js";
 import type { AppDeps } from "../app.js";
 import { type ErrorBody, errorBody, errorResponse } from "../http-errors.js";
+import { clientKey, retryAfterSeconds } from "../rate-limit.js";
 import type { SubmitResult } from "../sequencer.js";
+import { bearerToken } from "../tokens.js";
 
 export const MAX_BATCH = 1000;
+
+/** Deepest JSON nesting accepted in a request body; an envelope in a batch is 6 levels deep. */
+export const MAX_JSON_DEPTH = 16;
+
+type Env = { Variables: { client: string; writer: string | undefined } };
 
 type ItemResult =
   | { index: number; leafHash: string; inclusion: string[]; duplicate?: true }
   | { error: ErrorBody };
 
-export function eventRoutes(deps: AppDeps): Hono {
-  const app = new Hono();
+export function eventRoutes(deps: AppDeps): Hono<Env> {
+  const app = new Hono<Env>();
+  const { rateLimits, admission } = deps;
+  const tokensNeeded = admission.writeAuth === "token" || admission.orgCreation === "token";
+  const refuseRate = (c: Context, scope: "client" | "org", message: string, wait: number) => {
+    deps.metrics.rateLimited.inc({ scope });
+    return rateLimited(c, scope, message, wait);
+  };
 
   app.post(
     "/v1/events",
+    // Before the body is read: the client's bucket (each request costs at least one token),
+    // then the bearer token.
+    async (c, next) => {
+      const client = clientKey(clientAddress(c, rateLimits.clientIpHeader));
+      const wait = rateLimits.client.take(client, 1);
+      if (wait > 0) return refuseRate(c, "client", "this client is over its write rate limit", wait);
+      c.set("client", client);
+      let writer: string | undefined;
+      if (tokensNeeded) {
+        const token = bearerToken(c.req.header("authorization"));
+        if (token !== undefined) {
+          writer = await admission.tokens.check(token);
+          if (writer === undefined) return unauthorized(c, "the bearer token is not valid", true);
+        } else if (admission.writeAuth === "token") {
+          return unauthorized(c, "writing to this log needs a bearer token", false);
+        }
+      }
+      c.set("writer", writer);
+      await next();
+    },
     bodyLimit({
       maxSize: deps.bodyLimitBytes,
       onError: (c) =>
         errorResponse(c, new TrustlogError("TOO_LARGE", `request body exceeds ${deps.bodyLimitBytes} bytes`)),
     }),
     async (c) => {
-      const text = await c.req.text();
+      const text = await readText(c.req.raw);
       const { items, batch } = readBody(text);
+      // The first token was taken before the body was read; the others now.
+      rateLimits.client.charge(c.get("client"), items.length - 1);
 
       // Stateless checks for every item; one bad item does not sink a batch.
       const checked = items.map((item): ParsedEnvelope | TrustlogError => {
@@ -43,14 +89,50 @@ export function eventRoutes(deps: AppDeps): Hono {
           throw err;
         }
       });
+
+      // Org creation policy: with `orgCreation: "token"`, an org.create needs a writer's token.
+      if (admission.orgCreation === "token" && c.get("writer") === undefined) {
+        for (let i = 0; i < checked.length; i++) {
+          const x = checked[i]!;
+          if (x instanceof TrustlogError || x.envelope.event.type !== "org.create") continue;
+          if (!batch) return unauthorized(c, "creating an org on this log needs a bearer token", false);
+          checked[i] = new TrustlogError("UNAUTHORIZED", "creating an org on this log needs a bearer token");
+        }
+      }
+
+      // The orgs' buckets: a request with events for an org over its limit is refused whole
+      // (resubmitting is safe: what was logged already is answered as a duplicate).
+      if (rateLimits.org.enabled) {
+        const perOrg = new Map<string, number>();
+        for (const x of checked) {
+          if (x instanceof TrustlogError) continue;
+          perOrg.set(x.envelope.event.org, (perOrg.get(x.envelope.event.org) ?? 0) + 1);
+        }
+        for (const org of perOrg.keys()) {
+          const wait = rateLimits.org.wait(org);
+          if (wait > 0) return refuseRate(c, "org", `org ${org} is over its write rate limit`, wait);
+        }
+        for (const [org, n] of perOrg) rateLimits.org.charge(org, n);
+      }
+
       // Signatures on the verifier thread (server/verify-pool.ts), over the canonical leaves:
-      // exactly the bytes that would be logged. Still all of them before anything is queued.
-      const parsedAt: number[] = [];
-      for (let i = 0; i < checked.length; i++) if (!(checked[i] instanceof TrustlogError)) parsedAt.push(i);
-      const verdicts = await deps.verifier.verify(parsedAt.map((i) => (checked[i] as ParsedEnvelope).leaf));
-      parsedAt.forEach((i, k) => {
+      // exactly the bytes that would be logged. Still all of them before anything is queued,
+      // but each distinct leaf once: a leaf repeated in a batch gets the first copy's verdict.
+      const unique = new Map<string, { leaf: Uint8Array; sigs: number; at: number[] }>();
+      for (let i = 0; i < checked.length; i++) {
+        const x = checked[i]!;
+        if (x instanceof TrustlogError) continue;
+        const key = toBase64(x.leafHash);
+        const u = unique.get(key);
+        if (u) u.at.push(i);
+        else unique.set(key, { leaf: x.leaf, sigs: x.envelope.sigs.length, at: [i] });
+      }
+      const jobs = [...unique.values()];
+      deps.metrics.signaturesVerified.inc(jobs.reduce((n, j) => n + j.sigs, 0));
+      const verdicts = await deps.verifier.verify(jobs.map((j) => j.leaf));
+      jobs.forEach((j, k) => {
         const bad = verdicts[k];
-        if (bad) checked[i] = bad;
+        if (bad) for (const i of j.at) checked[i] = bad;
       });
       const valid = checked.filter((x): x is ParsedEnvelope => !(x instanceof TrustlogError));
 
@@ -106,6 +188,95 @@ export function eventRoutes(deps: AppDeps): Hono {
   );
 
   return app;
+}
+
+/** The address a client is counted under: the trusted proxy's header, else the socket's peer. */
+function clientAddress(c: Context, header: string | undefined): string {
+  if (header) {
+    // Each proxy appends the address it received from: the last entry is our proxy's word.
+    const last = c.req.header(header)?.split(",").at(-1)?.trim();
+    if (last) return last.slice(0, 64);
+  }
+  const env = c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined;
+  return env?.incoming?.socket?.remoteAddress ?? "unknown";
+}
+
+function rateLimited(c: Context, scope: "client" | "org", message: string, wait: number): Response {
+  const res = errorResponse(c, new TrustlogError("RATE_LIMITED", message, { scope }));
+  // errorResponse's default Retry-After is in the context's headers too, which win when the
+  // response is set: replace it in both.
+  const seconds = String(retryAfterSeconds(wait));
+  c.header("Retry-After", seconds);
+  res.headers.set("Retry-After", seconds);
+  return res;
+}
+
+/** 401 with the RFC 6750 challenge (`invalid_token` when a token was presented). */
+function unauthorized(c: Context, message: string, invalid: boolean): Response {
+  const res = errorResponse(c, new TrustlogError("UNAUTHORIZED", message));
+  res.headers.set(
+    "WWW-Authenticate",
+    invalid ? 'Bearer realm="trustlog", error="invalid_token"' : 'Bearer realm="trustlog"',
+  );
+  return res;
+}
+
+/**
+ * The nesting depth of JSON text fed in chunks of UTF-8 bytes, tracked without parsing or
+ * recursing: a counter, and whether the scan is inside a string (escapes skipped). The bytes
+ * it looks at are ASCII, which never occur inside a multi-byte UTF-8 sequence. Exact for valid
+ * JSON; invalid JSON is refused by the parser afterwards anyway.
+ */
+export class JsonDepthScanner {
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+
+  constructor(readonly max: number) {}
+
+  /** Scans the next bytes; true as soon as the nesting goes deeper than `max`. */
+  push(bytes: Uint8Array): boolean {
+    let { depth, inString, escaped } = this;
+    const max = this.max;
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i]!;
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (b === 0x5c) escaped = true;
+        else if (b === 0x22) inString = false;
+      } else if (b === 0x22) inString = true;
+      else if (b === 0x5b || b === 0x7b) {
+        if (++depth > max) return true;
+      } else if (b === 0x5d || b === 0x7d) depth--;
+    }
+    this.depth = depth;
+    this.inString = inString;
+    this.escaped = escaped;
+    return false;
+  }
+}
+
+/**
+ * Reads the request body (already within the byte limit: bodyLimit above) as UTF-8 text,
+ * refusing it as soon as it nests deeper than MAX_JSON_DEPTH: `[[[[…` is refused from its first
+ * chunk, and the rest is never buffered (the HTTP server discards it).
+ */
+async function readText(req: Request): Promise<string> {
+  if (!req.body) return "";
+  const reader = req.body.getReader();
+  const scanner = new JsonDepthScanner(MAX_JSON_DEPTH);
+  const chunks: Uint8Array[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (scanner.push(value)) {
+      // Released, not cancelled: cancelling would destroy the socket the answer goes out on.
+      reader.releaseLock();
+      throw new TrustlogError("MALFORMED", `request body nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
+    }
+    chunks.push(value);
+  }
+  return new TextDecoder().decode(chunks.length === 1 ? chunks[0] : concat(...chunks));
 }
 
 /** One envelope, or `{"events": [...]}` with 1..1000 envelopes. */

@@ -10,6 +10,7 @@ import { type VerifyKeyOptions, verifyKey } from "../../client/verify-key.js";
 import { toBase64 } from "../../core/bytes.js";
 import { isTrustlogError } from "../../core/errors.js";
 import { inviteKeyFromSecret } from "../../core/invite.js";
+import { WriteTokens } from "../../server/tokens.js";
 import { admin, History, testKey } from "../helpers/events.js";
 import { createStorage, startTestServer, type TestServer, type TestStorage } from "../server/http-harness.js";
 
@@ -103,5 +104,55 @@ describe("Provisioner against a real log", () => {
     expect(r.status).toBe("suspended");
     expect(r.keys).toEqual([]);
     expect(r.unrevokedKeys.map((k) => k.pub)).toEqual([laptop.pub]);
+  });
+});
+
+describe("Provisioner against a log that requires write tokens", () => {
+  let storage: TestStorage;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    storage = await createStorage("postgres");
+    server = await startTestServer(storage, { config: { writeAuth: "token", orgCreation: "token" } });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+    await storage?.dispose();
+  });
+
+  it("sends its bearer token; without it the log answers 401 UNAUTHORIZED and stores nothing", async () => {
+    const token = await new WriteTokens(server.server.database).add("scim-bridge");
+    const h = new History({ start: Math.floor(Date.now() / 1000) });
+    const post = (env: ReturnType<History["orgCreate"]>) =>
+      server.request("/v1/events", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify(env),
+      });
+    for (const env of [h.orgCreate("acme", { admins: [root] })]) {
+      h.append(env);
+      expect((await post(env)).status).toBe(200);
+    }
+    const g = h.grantIssue("acme", { id: "scim", delegate: bridge, ops: ["account.invite"] }, admin(root));
+    h.append(g);
+    expect((await post(g)).status).toBe(200);
+    const invite = { inviteKey: inviteKeyFromSecret(new Uint8Array(32).fill(7)).publicKey };
+    const without = new Provisioner({
+      log: server.server.url,
+      org: "acme",
+      grantId: "scim",
+      delegateSeed: bridge.seed,
+      maxAttempts: 1,
+    });
+    await expect(without.invite("bob", invite)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    const withToken = new Provisioner({
+      log: server.server.url,
+      org: "acme",
+      grantId: "scim",
+      delegateSeed: bridge.seed,
+      token,
+    });
+    const w = await withToken.invite("bob", invite);
+    expect(w.index).toBeGreaterThan(0);
   });
 });
