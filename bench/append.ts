@@ -239,6 +239,11 @@ async function startLog(): Promise<{ url: string; pid?: number; stop: () => Prom
       "warn",
       "--queue-limit",
       "50000",
+      // One load generator on one address: the per-client and per-org write limits are not under test.
+      "--client-rate",
+      "0",
+      "--org-rate",
+      "0",
     ],
     { timeoutMs: 60_000 },
   );

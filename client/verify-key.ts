@@ -263,8 +263,8 @@ function advanceTrust(
 }
 
 /** The account's keys that are not revoked, oldest first. */
-export function activeKeys(account: { keys: Record<string, AccountKey> }): ActiveKey[] {
-  return Object.values(account.keys)
+export function activeKeys(account: { keys: ReadonlyMap<string, AccountKey> }): ActiveKey[] {
+  return [...account.keys.values()]
     .filter((k) => k.revokedIndex === undefined)
     .sort((a, b) => a.addedIndex - b.addedIndex)
     .map((k) => ({ id: k.id, alg: k.alg, use: k.use, pub: k.pub, addedIndex: k.addedIndex }));

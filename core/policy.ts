@@ -34,6 +34,8 @@ export interface Head {
 
 /** A grant as the policy keeps it: the grant.issue body, where it was issued, and its revocation. */
 export interface Grant extends GrantIssueBody {
+  /** The org that issued it. */
+  org: string;
   issuedIndex: number;
   revokedIndex?: number;
   revokeReason?: string;
@@ -44,8 +46,12 @@ export interface OrgState {
   name: string;
   admins: string[];
   threshold: number;
-  /** Every grant ever issued, revoked ones included (grant ids are never reused). */
-  grants: Record<string, Grant>;
+  /**
+   * How many of its grants are not revoked. The grants themselves are records of their own
+   * (StateView.grant), so an org event copies and writes only what it changes, whatever the
+   * number of grants the org ever issued (grant ids are never reused).
+   */
+  activeGrants: number;
   head: Head;
   /** Leaf hash of the org.create event: what clients pin on first use. */
   genesis: string;
@@ -72,15 +78,31 @@ export interface AccountState {
   externalId?: string;
   /** True once the account has had a key: reactivation then returns it to active. */
   everActive: boolean;
-  /** Every key ever added, revoked ones included (key ids are never reused). */
-  keys: Record<string, AccountKey>;
+  /** Every key ever added, by id, revoked ones included (key ids are never reused). */
+  keys: Map<string, AccountKey>;
   head: Head;
 }
 
 export interface StateView {
   org(id: string): OrgState | undefined;
+  grant(org: string, id: string): Grant | undefined;
   account(org: string, id: string): AccountState | undefined;
 }
+
+/**
+ * Limits a log applies when it admits an event (like the clock, never on replay: a verifier
+ * cannot know a log's configuration, and an event admitted under one limit stays valid).
+ */
+export interface PolicyLimits {
+  /** Grants an org may hold unrevoked at once. */
+  maxActiveGrants: number;
+  /** Admins an org may have. */
+  maxAdmins: number;
+  /** Keys an account may ever have had (revoked keys stay in its record). */
+  maxKeysPerAccount: number;
+}
+
+export const DEFAULT_LIMITS: PolicyLimits = { maxActiveGrants: 1000, maxAdmins: 32, maxKeysPerAccount: 256 };
 
 export interface ApplyContext {
   /** Log index the event gets (or would get). */
@@ -93,10 +115,14 @@ export interface ApplyContext {
   skewSeconds?: number;
   /** The caller already ran checkSignatures on this envelope. */
   signaturesChecked?: boolean;
+  /** Admission limits (the server's); omitted on replay. */
+  limits?: PolicyLimits;
 }
 
+/** What an event changed: the records to store (fresh objects), at most one of each. */
 export interface ApplyResult {
   org?: OrgState;
+  grant?: Grant;
   account?: AccountState;
 }
 
@@ -109,6 +135,7 @@ export type PolicyErrorKind = "malformed" | "forbidden" | "conflict" | "too_larg
 
 const KINDS: Record<string, PolicyErrorKind> = {
   MALFORMED: "malformed",
+  TOO_MANY_SIGNATURES: "malformed",
   TOO_LARGE: "too_large",
   CHAIN_CONFLICT: "conflict",
   ORG_EXISTS: "conflict",
@@ -144,6 +171,9 @@ const FORBIDDEN = [
   "LAST_ADMIN",
   "WRONG_STATE",
   "SKEW",
+  "GRANT_LIMIT",
+  "ADMIN_LIMIT",
+  "KEY_LIMIT",
 ];
 for (const c of FORBIDDEN) KINDS[c] = "forbidden";
 
@@ -165,23 +195,22 @@ function refuse(code: string, message: string, details?: Record<string, unknown>
 
 // ---------------------------------------------------------------------------------------------
 
-// Grant and key ids are public strings from [A-Za-z0-9._@+-], so "__proto__" is a valid id:
-// plain assignment of that key would set the object's prototype instead of an own property and
-// the record would silently vanish. Every write to an id-keyed record goes through setOwn.
-function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+// Grant and key ids are public strings from [A-Za-z0-9._@+-], so "__proto__" or "constructor"
+// is a valid id: id-keyed records are Maps, never plain objects, anywhere state is kept.
+
+/** A copy of an org record: bounded by the admin limit, whatever the org's grants. */
+export function cloneOrg(o: OrgState): OrgState {
+  return { ...o, admins: [...o.admins], head: { ...o.head } };
 }
 
-function cloneOrg(o: OrgState): OrgState {
-  const grants: Record<string, Grant> = {};
-  for (const [id, g] of Object.entries(o.grants))
-    setOwn(grants, id, { ...g, ops: [...g.ops], accounts: [...g.accounts] });
-  return { ...o, admins: [...o.admins], grants, head: { ...o.head } };
+export function cloneGrant(g: Grant): Grant {
+  return { ...g, ops: [...g.ops], accounts: [...g.accounts] };
 }
 
-function cloneAccount(a: AccountState): AccountState {
-  const keys: Record<string, AccountKey> = {};
-  for (const [id, k] of Object.entries(a.keys)) setOwn(keys, id, { ...k });
+/** A copy of an account record: bounded by the key limit. */
+export function cloneAccount(a: AccountState): AccountState {
+  const keys = new Map<string, AccountKey>();
+  for (const [id, k] of a.keys) keys.set(id, { ...k });
   return { ...a, keys, head: { ...a.head } };
 }
 
@@ -224,8 +253,12 @@ export function grantCovers(accounts: readonly string[], subject: string): boole
   return accounts.some((a) => a === "*" || subject.startsWith(a));
 }
 
-function delegateAuthority(org: OrgState, event: KeyEvent & { actor: { role: "delegate" } }): void {
-  const g = Object.hasOwn(org.grants, event.actor.grant) ? org.grants[event.actor.grant] : undefined;
+function delegateAuthority(
+  view: StateView,
+  org: OrgState,
+  event: KeyEvent & { actor: { role: "delegate" } },
+): void {
+  const g = view.grant(org.id, event.actor.grant);
   if (!g) refuse("GRANT_UNKNOWN", `org ${org.id} has no grant ${event.actor.grant}`);
   if (g.delegate !== event.actor.key) {
     refuse("GRANT_KEY_MISMATCH", `grant ${g.id} is not issued to key ${event.actor.key}`);
@@ -249,7 +282,7 @@ function requireAdmin(org: OrgState, key: string): void {
 /** The account's active sign key with this public key, or the reason there is none. */
 function activeSignKey(account: AccountState, pub: string): AccountKey {
   let revoked: AccountKey | undefined;
-  for (const k of Object.values(account.keys)) {
+  for (const k of account.keys.values()) {
     if (k.pub !== pub || k.use !== "sign") continue;
     if (k.revokedIndex === undefined) return k;
     revoked = k;
@@ -285,14 +318,20 @@ function applyOrgCreate(
       name: e.body.name,
       admins: [...e.body.admins],
       threshold: e.body.threshold,
-      grants: {},
+      activeGrants: 0,
       head,
       genesis: head.leafHash,
     },
   };
 }
 
-function applyOrgEvent(view: StateView, envelope: Envelope, event: KeyEvent, head: Head): ApplyResult {
+function applyOrgEvent(
+  view: StateView,
+  envelope: Envelope,
+  event: KeyEvent,
+  head: Head,
+  limits: PolicyLimits | undefined,
+): ApplyResult {
   if (event.type === "org.create") return applyOrgCreate(view, envelope, event, head);
   const prior = view.org(event.org);
   if (!prior) refuse("ORG_UNKNOWN", `org ${event.org} does not exist`);
@@ -318,6 +357,11 @@ function applyOrgEvent(view: StateView, envelope: Envelope, event: KeyEvent, hea
     case "admin.add":
       if (org.admins.includes(event.body.key))
         refuse("ADMIN_EXISTS", `${event.body.key} is already an admin`);
+      if (limits && org.admins.length >= limits.maxAdmins) {
+        refuse("ADMIN_LIMIT", `org ${org.id} has ${org.admins.length} admins, the most this log accepts`, {
+          limit: limits.maxAdmins,
+        });
+      }
       org.admins.push(event.body.key);
       break;
     case "admin.remove":
@@ -332,10 +376,18 @@ function applyOrgEvent(view: StateView, envelope: Envelope, event: KeyEvent, hea
       break;
     case "grant.issue": {
       const b = event.body;
-      if (Object.hasOwn(org.grants, b.id)) refuse("GRANT_EXISTS", `grant ${b.id} already exists`);
+      if (view.grant(org.id, b.id)) refuse("GRANT_EXISTS", `grant ${b.id} already exists`);
       const bad = b.ops.find((op) => !DELEGABLE_OPS.includes(op));
       if (bad) refuse("OP_NOT_DELEGABLE", `${bad} can never be delegated`, { op: bad });
+      if (limits && org.activeGrants >= limits.maxActiveGrants) {
+        refuse(
+          "GRANT_LIMIT",
+          `org ${org.id} holds ${org.activeGrants} unrevoked grants, the most this log accepts; revoke one first`,
+          { limit: limits.maxActiveGrants },
+        );
+      }
       const grant: Grant = {
+        org: org.id,
         id: b.id,
         delegate: b.delegate,
         ops: [...b.ops],
@@ -346,16 +398,18 @@ function applyOrgEvent(view: StateView, envelope: Envelope, event: KeyEvent, hea
         issuedIndex: head.index,
       };
       if (b.attestation !== undefined) grant.attestation = b.attestation;
-      setOwn(org.grants, b.id, grant);
-      break;
+      org.activeGrants++;
+      return { org, grant };
     }
     case "grant.revoke": {
-      const g = Object.hasOwn(org.grants, event.body.id) ? org.grants[event.body.id] : undefined;
-      if (!g) refuse("GRANT_UNKNOWN", `org ${org.id} has no grant ${event.body.id}`);
-      if (g.revokedIndex !== undefined) refuse("GRANT_REVOKED", `grant ${g.id} is already revoked`);
-      g.revokedIndex = head.index;
-      g.revokeReason = event.body.reason;
-      break;
+      const prior = view.grant(org.id, event.body.id);
+      if (!prior) refuse("GRANT_UNKNOWN", `org ${org.id} has no grant ${event.body.id}`);
+      if (prior.revokedIndex !== undefined) refuse("GRANT_REVOKED", `grant ${prior.id} is already revoked`);
+      const grant = cloneGrant(prior);
+      grant.revokedIndex = head.index;
+      grant.revokeReason = event.body.reason;
+      org.activeGrants--;
+      return { org, grant };
     }
   }
   return { org };
@@ -370,7 +424,13 @@ const NEXT_STATUS: Partial<Record<EventType, (a: AccountState) => AccountStatus 
   "account.delete": () => "deleted",
 };
 
-function applyAccountEvent(view: StateView, envelope: Envelope, event: KeyEvent, head: Head): ApplyResult {
+function applyAccountEvent(
+  view: StateView,
+  envelope: Envelope,
+  event: KeyEvent,
+  head: Head,
+  limits: PolicyLimits | undefined,
+): ApplyResult {
   const org = view.org(event.org);
   if (!org) refuse("ORG_UNKNOWN", `org ${event.org} does not exist`);
   const prior = view.account(event.org, event.subject);
@@ -402,11 +462,11 @@ function applyAccountEvent(view: StateView, envelope: Envelope, event: KeyEvent,
 
   const signed = signers(envelope);
   const actor = { key: event.actor.key, why: "actor" };
-  if (event.type === "key.add") return applyKeyAdd(prior!, event, signed, head);
+  if (event.type === "key.add") return applyKeyAdd(prior!, event, signed, head, limits);
 
   if (event.actor.role === "admin") requireAdmin(org, event.actor.key);
   else if (event.actor.role === "delegate")
-    delegateAuthority(org, event as KeyEvent & { actor: { role: "delegate" } });
+    delegateAuthority(view, org, event as KeyEvent & { actor: { role: "delegate" } });
   else activeSignKey(prior!, event.actor.key);
   coverSigners(signed, [actor], new Set());
 
@@ -417,7 +477,7 @@ function applyAccountEvent(view: StateView, envelope: Envelope, event: KeyEvent,
       status: "invited",
       inviteKey: event.body.inviteKey,
       everActive: false,
-      keys: {},
+      keys: new Map(),
       head,
     };
     if (event.body.externalId !== undefined) account.externalId = event.body.externalId;
@@ -426,7 +486,7 @@ function applyAccountEvent(view: StateView, envelope: Envelope, event: KeyEvent,
   const account = cloneAccount(prior!);
   account.head = head;
   if (event.type === "key.revoke") {
-    const k = Object.hasOwn(account.keys, event.body.keyId) ? account.keys[event.body.keyId] : undefined;
+    const k = account.keys.get(event.body.keyId);
     if (!k) refuse("KEY_UNKNOWN", `account ${account.id} has no key ${event.body.keyId}`);
     if (k.revokedIndex !== undefined) refuse("KEY_REVOKED", `key ${k.id} is already revoked`);
     k.revokedIndex = head.index;
@@ -442,6 +502,7 @@ function applyKeyAdd(
   e: EventOf<"key.add">,
   signed: Set<string>,
   head: Head,
+  limits: PolicyLimits | undefined,
 ): ApplyResult {
   const newKey = e.body.key;
   const first = prior.status === "invited";
@@ -476,14 +537,18 @@ function applyKeyAdd(
     if (newKey.use === "sign") required.push({ key: newKey.pub, why: "new key" });
     coverSigners(signed, required, new Set());
   }
-  if (Object.hasOwn(prior.keys, newKey.id))
-    refuse("KEY_EXISTS", `account ${prior.id} already had a key ${newKey.id}`);
-  for (const k of Object.values(prior.keys)) {
+  if (prior.keys.has(newKey.id)) refuse("KEY_EXISTS", `account ${prior.id} already had a key ${newKey.id}`);
+  for (const k of prior.keys.values()) {
     if (k.pub === newKey.pub) refuse("KEY_EXISTS", `key ${newKey.pub} was already added as ${k.id}`);
+  }
+  if (limits && prior.keys.size >= limits.maxKeysPerAccount) {
+    refuse("KEY_LIMIT", `account ${prior.id} has had ${prior.keys.size} keys, the most this log accepts`, {
+      limit: limits.maxKeysPerAccount,
+    });
   }
   const account = cloneAccount(prior);
   account.head = head;
-  setOwn(account.keys, newKey.id, { ...newKey, addedIndex: head.index });
+  account.keys.set(newKey.id, { ...newKey, addedIndex: head.index });
   if (first) {
     account.status = "active";
     account.everActive = true;
@@ -512,8 +577,8 @@ export function applyEvent(view: StateView, envelope: Envelope, ctx: ApplyContex
   }
   const head: Head = { seq: event.seq, leafHash: toBase64(ctx.leafHash), index: ctx.index };
   return isOrgEventType(event.type)
-    ? applyOrgEvent(view, envelope, event, head)
-    : applyAccountEvent(view, envelope, event, head);
+    ? applyOrgEvent(view, envelope, event, head, ctx.limits)
+    : applyAccountEvent(view, envelope, event, head, ctx.limits);
 }
 
 /**
@@ -544,9 +609,23 @@ export function checkCoveredTime(
 
 // ---------------------------------------------------------------------------------------------
 
+/** An account record as JSON: its keys as a list, in the order they were added. */
+export type AccountStateJSON = Omit<AccountState, "keys"> & { keys: AccountKey[] };
+
+export function accountToJSON(a: AccountState): AccountStateJSON {
+  return { ...cloneAccount(a), keys: [...a.keys.values()].map((k) => ({ ...k })) };
+}
+
+export function accountFromJSON(a: AccountStateJSON): AccountState {
+  const keys = new Map<string, AccountKey>();
+  for (const k of a.keys) keys.set(k.id, { ...k });
+  return { ...a, keys, head: { ...a.head } };
+}
+
 export interface MemoryStateJSON {
   orgs: OrgState[];
-  accounts: AccountState[];
+  grants: Grant[];
+  accounts: AccountStateJSON[];
 }
 
 /**
@@ -555,14 +634,19 @@ export interface MemoryStateJSON {
  */
 export class MemoryState implements StateView {
   private readonly orgs = new Map<string, OrgState>();
+  private readonly grants = new Map<string, Grant>();
   private readonly accounts = new Map<string, AccountState>();
 
   org(id: string): OrgState | undefined {
     return this.orgs.get(id);
   }
 
+  // "\n" cannot occur in an id, so the joined keys are unambiguous.
+  grant(org: string, id: string): Grant | undefined {
+    return this.grants.get(`${org}\n${id}`);
+  }
+
   account(org: string, id: string): AccountState | undefined {
-    // "\n" cannot occur in an id, so the joined key is unambiguous.
     return this.accounts.get(`${org}\n${id}`);
   }
 
@@ -571,9 +655,15 @@ export class MemoryState implements StateView {
     return [...this.accounts.values()].filter((a) => a.org === org);
   }
 
+  /** Every grant an org ever issued, in no particular order. */
+  grantsOf(org: string): Grant[] {
+    return [...this.grants.values()].filter((g) => g.org === org);
+  }
+
   apply(envelope: Envelope, ctx: ApplyContext): ApplyResult {
     const result = applyEvent(this, envelope, ctx);
     if (result.org) this.orgs.set(result.org.id, result.org);
+    if (result.grant) this.grants.set(`${result.grant.org}\n${result.grant.id}`, result.grant);
     if (result.account) this.accounts.set(`${result.account.org}\n${result.account.id}`, result.account);
     return result;
   }
@@ -581,14 +671,16 @@ export class MemoryState implements StateView {
   toJSON(): MemoryStateJSON {
     return {
       orgs: [...this.orgs.values()].map(cloneOrg),
-      accounts: [...this.accounts.values()].map(cloneAccount),
+      grants: [...this.grants.values()].map(cloneGrant),
+      accounts: [...this.accounts.values()].map(accountToJSON),
     };
   }
 
   static fromJSON(json: MemoryStateJSON): MemoryState {
     const s = new MemoryState();
     for (const o of json.orgs) s.orgs.set(o.id, cloneOrg(o));
-    for (const a of json.accounts) s.accounts.set(`${a.org}\n${a.id}`, cloneAccount(a));
+    for (const g of json.grants) s.grants.set(`${g.org}\n${g.id}`, cloneGrant(g));
+    for (const a of json.accounts) s.accounts.set(`${a.org}\n${a.id}`, accountFromJSON(a));
     return s;
   }
 }

@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import { z } from "zod";
 import { TrustlogError } from "../core/errors.js";
+import { DEFAULT_LIMITS } from "../core/policy.js";
 import { LOG_LEVELS } from "../node/log.js";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -34,8 +35,45 @@ export const serverConfigSchema = z
     queueLimit: int(1, 1_000_000).default(20_000),
     skewSeconds: int(0, 86_400).default(300),
     logLevel: z.enum(LOG_LEVELS).default("info"),
-    /** Largest request body: a full batch of 1,000 envelopes of 16 KiB plus JSON framing. */
-    bodyLimitBytes: int(1024, 1 << 30).default(17 * 1024 * 1024),
+    /**
+     * Largest request body, refused with 413 before it is read. Typical batches are far below
+     * 4 MiB (1,000 account events are about 1 MiB); the largest legitimate one, 1,000
+     * envelopes of 16 KiB, needs about 17 MiB, so a log fed such batches raises this.
+     */
+    bodyLimitBytes: int(1024, 1 << 30).default(4 * 1024 * 1024),
+    /** Time a client has to send a request's headers (node's server.headersTimeout). */
+    headersTimeoutMs: int(100, 600_000).default(10_000),
+    /** Time a client has to send a whole request, headers and body (server.requestTimeout). */
+    requestTimeoutMs: int(100, 3_600_000).default(30_000),
+    /**
+     * Write rate limits, in events a second and the most a bucket holds (server/rate-limit.ts);
+     * a rate of 0 turns the limit off. Per client address and per org.
+     */
+    clientRate: z.coerce.number().min(0).max(1_000_000).default(1000),
+    clientBurst: int(1, 10_000_000).default(10_000),
+    orgRate: z.coerce.number().min(0).max(1_000_000).default(1000),
+    orgBurst: int(1, 10_000_000).default(10_000),
+    /**
+     * A header set by a trusted reverse proxy that carries the client's address (such as
+     * `x-forwarded-for`, whose last entry is used); unset: the socket's peer address. Only set it
+     * when every request comes through that proxy, or clients choose their own address.
+     */
+    clientIpHeader: z
+      .string()
+      .regex(/^[A-Za-z0-9-]+$/, "a header name")
+      .transform((s) => s.toLowerCase())
+      .optional(),
+    /**
+     * Per-org and per-account limits checked when an event is admitted (docs/events.md §5 rule
+     * 11; never on replay): unrevoked grants per org, admins per org, keys an account ever had.
+     */
+    maxActiveGrants: int(1, 1_000_000).default(DEFAULT_LIMITS.maxActiveGrants),
+    maxAdmins: int(1, 1_000).default(DEFAULT_LIMITS.maxAdmins),
+    maxKeysPerAccount: int(1, 100_000).default(DEFAULT_LIMITS.maxKeysPerAccount),
+    /** `token`: every POST /v1/events needs a bearer token (`trustlog token add`). */
+    writeAuth: z.enum(["none", "token"]).default("none"),
+    /** `token`: an org.create needs a bearer token even when other writes do not. */
+    orgCreation: z.enum(["open", "token"]).default("open"),
     /**
      * Witnesses the log submits every checkpoint to (C2SP tlog-witness at `<url>/add-checkpoint`),
      * also published in /v1/log for clients to pin. A checkpoint carries at most 16 signatures:
@@ -52,6 +90,10 @@ export const serverConfigSchema = z
     witnessRefreshSeconds: int(0, 86_400).default(30),
     /** In quorum mode, how long a write waits for the cosignatures before answering without. */
     quorumWaitMs: int(0, 600_000).default(10_000),
+  })
+  .refine((c) => c.headersTimeoutMs <= c.requestTimeoutMs, {
+    message: "headersTimeoutMs exceeds requestTimeoutMs",
+    path: ["headersTimeoutMs"],
   })
   .refine((c) => c.quorum <= c.witnesses.length, {
     message: "quorum exceeds the number of witnesses",
@@ -79,6 +121,18 @@ const ENV: Record<string, keyof ServerConfig> = {
   TRUSTLOG_SKEW_SECONDS: "skewSeconds",
   TRUSTLOG_LOG_LEVEL: "logLevel",
   TRUSTLOG_BODY_LIMIT_BYTES: "bodyLimitBytes",
+  TRUSTLOG_HEADERS_TIMEOUT_MS: "headersTimeoutMs",
+  TRUSTLOG_REQUEST_TIMEOUT_MS: "requestTimeoutMs",
+  TRUSTLOG_CLIENT_RATE: "clientRate",
+  TRUSTLOG_CLIENT_BURST: "clientBurst",
+  TRUSTLOG_ORG_RATE: "orgRate",
+  TRUSTLOG_ORG_BURST: "orgBurst",
+  TRUSTLOG_CLIENT_IP_HEADER: "clientIpHeader",
+  TRUSTLOG_MAX_ACTIVE_GRANTS: "maxActiveGrants",
+  TRUSTLOG_MAX_ADMINS: "maxAdmins",
+  TRUSTLOG_MAX_KEYS_PER_ACCOUNT: "maxKeysPerAccount",
+  TRUSTLOG_WRITE_AUTH: "writeAuth",
+  TRUSTLOG_ORG_CREATION: "orgCreation",
   TRUSTLOG_WITNESSES: "witnesses",
   TRUSTLOG_QUORUM: "quorum",
   TRUSTLOG_PUBLISH_QUORUM: "publishQuorum",

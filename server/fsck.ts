@@ -22,6 +22,7 @@ import { LogReplayer } from "../core/log-replay.js";
 import { EMPTY_ROOT, leafHash, nodeHash, rangeNodes } from "../core/merkle.js";
 import { type NoteVerifier, openNote, parseNote } from "../core/note.js";
 import type { Database } from "../node/db.js";
+import { ChainIndexCache } from "./chain-index.js";
 import { checkpoints, entries, logHead, tiles } from "./schema.js";
 
 export type MismatchKind =
@@ -40,7 +41,8 @@ export type MismatchKind =
   | "checkpoint-signature"
   | "checkpoint-malformed"
   | "index"
-  | "policy";
+  | "policy"
+  | "state";
 
 export interface Mismatch {
   kind: MismatchKind;
@@ -222,6 +224,14 @@ export async function fsck(database: Database, opts: FsckOptions = {}): Promise<
   }
 
   for (const v of replayer.finish(size)) report({ kind: "index", index: v.index, message: v.message });
+  // The derived state's chain heads (what the sequencer resumes from) against the replay.
+  const fromState = await new ChainIndexCache(database).atHead();
+  if (fromState.size === size && !equalBytes(fromState.trie.root(), replayer.trie.root())) {
+    report({
+      kind: "state",
+      message: "the chain heads in the state tables (orgs, accounts) differ from a replay of the entries",
+    });
+  }
 
   const extra = await db
     .select({ idx: entries.idx })

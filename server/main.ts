@@ -12,8 +12,10 @@ import { keyFilePath, pgliteDir, type ServerConfig } from "./config.js";
 import { type LogKey, loadOrCreateLogKey } from "./keys.js";
 import { createMetrics, type ServerMetrics } from "./metrics.js";
 import { Publication } from "./publication.js";
+import { TokenBuckets } from "./rate-limit.js";
 import { Sequencer } from "./sequencer.js";
 import { LogStore } from "./store.js";
+import { WriteTokens } from "./tokens.js";
 import { inlineVerifier, VerifyPool } from "./verify-pool.js";
 
 export const SERVER_MIGRATIONS = fileURLToPath(new URL("../migrations/server", import.meta.url));
@@ -88,6 +90,11 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       batchDelayMs: config.batchDelayMs,
       queueLimit: config.queueLimit,
       skewSeconds: config.skewSeconds,
+      limits: {
+        maxActiveGrants: config.maxActiveGrants,
+        maxAdmins: config.maxAdmins,
+        maxKeysPerAccount: config.maxKeysPerAccount,
+      },
       clock,
       logger,
       onBatch: (info) => metrics.batchSize.observe(info.size),
@@ -126,10 +133,41 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       logger,
       log: { origin: config.origin, vkey: key.vkey, witnesses: config.witnesses, quorum: config.quorum },
       bodyLimitBytes: config.bodyLimitBytes,
+      rateLimits: {
+        client: new TokenBuckets({ rate: config.clientRate, burst: config.clientBurst }),
+        org: new TokenBuckets({ rate: config.orgRate, burst: config.orgBurst }),
+        clientIpHeader: config.clientIpHeader,
+      },
+      admission: {
+        writeAuth: config.writeAuth,
+        orgCreation: config.orgCreation,
+        tokens: new WriteTokens(database),
+      },
     });
+    if (config.writeAuth === "none" && config.orgCreation === "open") {
+      logger.warn("anyone may create orgs on this log (orgCreation open): for development only");
+    }
 
     const http = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+      const s = serve(
+        {
+          fetch: app.fetch,
+          port: config.port,
+          hostname: config.host,
+          // A client gets headersTimeoutMs to send its headers and requestTimeoutMs to send the
+          // whole request (not to wait for the answer), or node answers 408 and closes the
+          // connection; node checks every connectionsCheckingInterval, so that is the slack.
+          serverOptions: {
+            headersTimeout: config.headersTimeoutMs,
+            requestTimeout: config.requestTimeoutMs,
+            connectionsCheckingInterval: Math.max(
+              10,
+              Math.min(1000, Math.floor(config.headersTimeoutMs / 4)),
+            ),
+          },
+        },
+        () => resolve(s),
+      );
       s.once("error", reject);
     });
     // Stop accepting first, so that nothing new is queued while the sequencer drains.
@@ -142,10 +180,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     );
     // Longer than the usual 60 s idle timeout of load balancers and HTTP clients, so that the
     // server is not the side closing a kept-alive connection just as a request goes out on it.
-    if ("keepAliveTimeout" in http) {
-      http.keepAliveTimeout = 65_000;
-      http.headersTimeout = 66_000;
-    }
+    // (headersTimeout runs from a request's first byte, not while a kept-alive connection idles.)
+    if ("keepAliveTimeout" in http) http.keepAliveTimeout = 65_000;
     const port = (http.address() as AddressInfo).port;
     const host = config.host.includes(":") ? `[${config.host}]` : config.host;
     const server: RunningServer = {

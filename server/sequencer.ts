@@ -32,13 +32,21 @@ import { type Envelope, eventSigningBytes, isOrgEventType, parseStoredEnvelope }
 import { leafHash as computeLeafHash, EMPTY_ROOT, type LeafRange, subtreeHashes } from "../core/merkle.js";
 import type { Trie } from "../core/mpt.js";
 import { type NoteSigner, signNote } from "../core/note.js";
-import { type AccountState, applyEvent, type OrgState, type StateView } from "../core/policy.js";
+import {
+  type AccountState,
+  applyEvent,
+  DEFAULT_LIMITS,
+  type Grant,
+  type OrgState,
+  type PolicyLimits,
+  type StateView,
+} from "../core/policy.js";
 import { inclusionProofRanges } from "../core/proof.js";
 import { appendLeaves, TILE_WIDTH, type TileId, tilesForSize } from "../core/tiles.js";
-import type { Database, Drizzle } from "../node/db.js";
+import { type Database, type Drizzle, databaseUnavailable, isDatabaseUnavailable } from "../node/db.js";
 import { acquireLeadership, type Leadership } from "./leader.js";
 import { checkpoints, entries, logHead, tiles } from "./schema.js";
-import { accountKey, hex, StateCache, saveState } from "./state-cache.js";
+import { accountKey, grantKey, hex, StateCache, saveState } from "./state-cache.js";
 import type { LogStore } from "./store.js";
 
 export interface SubmitItem {
@@ -94,8 +102,10 @@ export interface SequencerOptions {
   leaderRetryMs?: number;
   /** Advisory lock key, when several logs share one PostgreSQL database. */
   lockKey?: string;
-  /** Records (orgs and accounts, present or absent) the state cache keeps; default 200,000. */
+  /** Records (orgs, grants and accounts, present or absent) the state cache keeps; default 200,000. */
   stateCacheSize?: number;
+  /** Per-org and per-account limits applied when admitting events (default DEFAULT_LIMITS). */
+  limits?: PolicyLimits;
   faults?: SequencerFaults;
 }
 
@@ -134,7 +144,7 @@ const notLeader = () => new TrustlogError("NOT_LEADER", "this server is not the 
 
 export class Sequencer {
   private readonly opts: Required<
-    Pick<SequencerOptions, "batchSize" | "batchDelayMs" | "queueLimit" | "skewSeconds" | "clock">
+    Pick<SequencerOptions, "batchSize" | "batchDelayMs" | "queueLimit" | "skewSeconds" | "clock" | "limits">
   > &
     SequencerOptions;
   private queue: Waiter[] = [];
@@ -154,6 +164,7 @@ export class Sequencer {
       queueLimit: 10000,
       skewSeconds: 300,
       clock: Date.now,
+      limits: DEFAULT_LIMITS,
       ...opts,
     };
     this.state = new StateCache(opts.database.db, opts.stateCacheSize);
@@ -322,17 +333,22 @@ export class Sequencer {
     let indexTime = 0;
     if (index.size !== head.size) throw new TrustlogError("LOG_CORRUPT", "the log head moved while loading");
     if (head.size > 0) {
+      // Every checkpoint the log signs ends with its index leaf (DESIGN.md §4).
       const last = await store.getEntry(head.size - 1);
-      if (last && isIndexLeaf(last.envelope)) {
-        const leaf = parseIndexLeaf(last.envelope);
-        if (!equalBytes(leaf.root, index.trie.root())) {
-          throw new TrustlogError(
-            "LOG_CORRUPT",
-            "the chain index rebuilt from the state tables does not match the last index leaf",
-          );
-        }
-        indexTime = leaf.time;
+      if (!last || !isIndexLeaf(last.envelope)) {
+        throw new TrustlogError(
+          "LOG_CORRUPT",
+          `the log's last entry (${head.size - 1}) is not an index leaf`,
+        );
       }
+      const leaf = parseIndexLeaf(last.envelope);
+      if (!equalBytes(leaf.root, index.trie.root())) {
+        throw new TrustlogError(
+          "LOG_CORRUPT",
+          "the chain index rebuilt from the state tables does not match the last index leaf",
+        );
+      }
+      indexTime = leaf.time;
     }
     this.edge = edge;
     this.head = { size: head.size, root: head.root, note: cp.note, trie: index.trie, indexTime };
@@ -353,12 +369,16 @@ export class Sequencer {
       if (!this.head) await this.loadHead();
       results = await this.sequence(batch.map((w) => w.item));
     } catch (e) {
+      // The database going away is pushback (503 DATABASE_UNAVAILABLE), not a failure of ours.
+      const unavailable = !isTrustlogError(e) && isDatabaseUnavailable(e);
       const error = isTrustlogError(e)
         ? e
-        : new TrustlogError("SEQUENCER_FAILED", "the batch could not be committed; retry", {
-            cause: String(e),
-          });
-      this.opts.logger?.error(
+        : unavailable
+          ? databaseUnavailable(e)
+          : new TrustlogError("SEQUENCER_FAILED", "the batch could not be committed; retry", {
+              cause: String(e),
+            });
+      this.opts.logger?.[unavailable ? "warn" : "error"](
         { err: e, batch: batch.length },
         "sequencer: batch failed, nothing acknowledged",
       );
@@ -393,9 +413,11 @@ export class Sequencer {
 
     // Decide every event in order against the state as of its position in the log.
     const overlayOrgs = new Map<string, OrgState>();
+    const overlayGrants = new Map<string, Grant>();
     const overlayAccounts = new Map<string, AccountState>();
     const view: StateView = {
       org: (id) => overlayOrgs.get(id) ?? this.state.org(id),
+      grant: (org, id) => overlayGrants.get(grantKey(org, id)) ?? this.state.grant(org, id),
       account: (org, id) => overlayAccounts.get(accountKey(org, id)) ?? this.state.account(org, id),
     };
     const inBatch = new Map<string, number>(); // chain position → item appended there
@@ -413,8 +435,10 @@ export class Sequencer {
           now: Math.floor(now / 1000),
           skewSeconds: this.opts.skewSeconds,
           signaturesChecked: true,
+          limits: this.opts.limits,
         });
         if (change.org) overlayOrgs.set(change.org.id, change.org);
+        if (change.grant) overlayGrants.set(grantKey(change.grant.org, change.grant.id), change.grant);
         if (change.account)
           overlayAccounts.set(accountKey(change.account.org, change.account.id), change.account);
         out[i] = { pending: index, leafHash: it.leafHash };
@@ -471,7 +495,16 @@ export class Sequencer {
       changedTiles = appended.tiles;
       const note = this.sign(appended.size, appended.root);
       newHead = { size: appended.size, root: appended.root, note, trie, indexTime };
-      await this.commit(head, newHead, accepted, indexLeaf, changedTiles, overlayOrgs, overlayAccounts);
+      await this.commit(
+        head,
+        newHead,
+        accepted,
+        indexLeaf,
+        changedTiles,
+        overlayOrgs,
+        overlayGrants,
+        overlayAccounts,
+      );
       // Committed: from here on the batch is durable and may be acknowledged.
       this.head = newHead;
       store.chainIndex.remember(newHead.size, trie);
@@ -480,7 +513,7 @@ export class Sequencer {
         if (tile.width === TILE_WIDTH) this.edge.delete(`${tile.level}/${tile.index}`);
         else this.edge.set(`${tile.level}/${tile.index}`, data);
       }
-      this.state.update(overlayOrgs.values(), overlayAccounts.values());
+      this.state.update(overlayOrgs.values(), overlayGrants.values(), overlayAccounts.values());
       this.opts.onCheckpoint?.(note, newHead.size);
     }
 
@@ -536,6 +569,7 @@ export class Sequencer {
     indexLeaf: Uint8Array,
     changedTiles: { tile: TileId; data: Uint8Array }[],
     orgs: Map<string, OrgState>,
+    grantStates: Map<string, Grant>,
     accts: Map<string, AccountState>,
   ): Promise<void> {
     const db = this.opts.database.db;
@@ -589,7 +623,7 @@ export class Sequencer {
         .insert(tiles)
         .values(changedTiles.map(({ tile, data }) => ({ level: tile.level, idx: tile.index, data })))
         .onConflictDoUpdate({ target: [tiles.level, tiles.idx], set: { data: sql`excluded.data` } });
-      await saveState(tx, orgs.values(), accts.values());
+      await saveState(tx, orgs.values(), grantStates.values(), accts.values());
       await tx.insert(checkpoints).values({ size: next.size, root: next.root, note: next.note });
       await this.opts.faults?.beforeCommit?.(next.size, tx);
     });

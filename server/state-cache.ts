@@ -1,11 +1,13 @@
-// Derived state in the database <-> core/policy.ts's OrgState and AccountState, and the
-// sequencer's in-memory cache of it.
+// Derived state in the database <-> core/policy.ts's OrgState, Grant and AccountState, and the
+// sequencer's in-memory cache of it. Every record is loaded and written on its own: an org event
+// reads and writes the org row (and its few admins), a grant event one grant row, whatever the
+// number of grants the org holds, so the cost of a batch is linear in what it changes.
 //
 // The cache is only correct while this process is the log's single writer: the sequencer
 // clears it whenever a transaction fails or leadership changes hands, and reloads from the
 // database, which always holds the replay of the log up to log_head (same transaction).
 
-import { inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import { fromBase64, toBase64 } from "../core/bytes.js";
 import { type EventType, isOrgEventType, type KeyEvent } from "../core/event.js";
 import type { AccountKey, AccountState, AccountStatus, Grant, OrgState, StateView } from "../core/policy.js";
@@ -29,31 +31,57 @@ export async function loadOrgs(db: Tx, ids: readonly string[]): Promise<Map<stri
   const out = new Map<string, OrgState>();
   const unique = [...new Set(ids)];
   if (unique.length === 0) return out;
-  const [rows, adminRows, grantRows] = await Promise.all([
+  const [rows, adminRows, counts] = await Promise.all([
     db.select().from(orgs).where(inArray(orgs.id, unique)),
     db
       .select()
       .from(orgAdmins)
       .where(inArray(orgAdmins.org, unique))
       .orderBy(orgAdmins.org, orgAdmins.position),
-    db.select().from(grants).where(inArray(grants.org, unique)),
+    db
+      .select({ org: grants.org, n: sql<string>`count(*)` })
+      .from(grants)
+      .where(and(inArray(grants.org, unique), eq(grants.status, "active")))
+      .groupBy(grants.org),
   ]);
+  const active = new Map(counts.map((c) => [c.org, Number(c.n)]));
   for (const r of rows) {
     out.set(r.id, {
       id: r.id,
       name: r.name,
       admins: [],
       threshold: r.threshold,
-      grants: {},
+      activeGrants: active.get(r.id) ?? 0,
       head: { seq: r.headSeq, leafHash: toBase64(r.headLeafHash), index: r.headIndex },
       genesis: toBase64(r.genesis),
     });
   }
   for (const a of adminRows) out.get(a.org)?.admins.push(toBase64(a.key));
-  for (const g of grantRows) {
-    const o = out.get(g.org);
-    if (!o) continue;
+  return out;
+}
+
+export function grantKey(org: string, id: string): string {
+  return `${org} ${id}`;
+}
+
+/** Grants by (org, id); the map's keys are grantKey(org, id). */
+export async function loadGrants(
+  db: Tx,
+  ids: readonly { org: string; id: string }[],
+): Promise<Map<string, Grant>> {
+  const out = new Map<string, Grant>();
+  const unique = new Map(ids.map((g) => [grantKey(g.org, g.id), g]));
+  if (unique.size === 0) return out;
+  const list = [...unique.values()];
+  const rows = await db
+    .select()
+    .from(grants)
+    .where(
+      sql`(${grants.org}, ${grants.id}) in (select * from unnest(${sql.param(list.map((g) => g.org))}::text[], ${sql.param(list.map((g) => g.id))}::text[]))`,
+    );
+  for (const g of rows) {
     const grant: Grant = {
+      org: g.org,
       id: g.id,
       delegate: toBase64(g.delegate),
       ops: g.ops as EventType[],
@@ -66,9 +94,19 @@ export async function loadOrgs(db: Tx, ids: readonly string[]): Promise<Map<stri
     if (g.attestation !== null) grant.attestation = g.attestation;
     if (g.revokedIndex !== null) grant.revokedIndex = g.revokedIndex;
     if (g.revokeReason !== null) grant.revokeReason = g.revokeReason;
-    o.grants[g.id] = grant;
+    out.set(grantKey(g.org, g.id), grant);
   }
   return out;
+}
+
+/** Every grant of an org, in the order they were issued (for the org's JSON state). */
+export async function loadOrgGrants(db: Tx, org: string): Promise<Grant[]> {
+  const rows = await db.select({ id: grants.id }).from(grants).where(eq(grants.org, org));
+  const all = await loadGrants(
+    db,
+    rows.map((r) => ({ org, id: r.id })),
+  );
+  return [...all.values()].sort((a, b) => a.issuedIndex - b.issuedIndex);
 }
 
 export async function loadAccounts(
@@ -104,7 +142,7 @@ export async function loadAccounts(
       status: r.status as AccountStatus,
       inviteKey: toBase64(r.inviteKey),
       everActive: r.everActive,
-      keys: {},
+      keys: new Map(),
       head: { seq: r.headSeq, leafHash: toBase64(r.headLeafHash), index: r.headIndex },
     };
     if (r.externalId !== null) a.externalId = r.externalId;
@@ -122,7 +160,7 @@ export async function loadAccounts(
     };
     if (k.revokedIndex !== null) key.revokedIndex = k.revokedIndex;
     if (k.revokeReason !== null) key.revokeReason = k.revokeReason;
-    a.keys[k.keyId] = key;
+    a.keys.set(k.keyId, key);
   }
   return out;
 }
@@ -134,15 +172,18 @@ async function insertChunked<T>(rows: T[], insert: (chunk: T[]) => Promise<unkno
 }
 
 /**
- * Writes the given orgs and accounts as they now are (whole records: their admin, grant and key
- * rows are replaced). Meant to run inside the batch transaction; durable with its COMMIT.
+ * Writes the given orgs, grants and accounts as they now are (an org's admin rows are replaced:
+ * at most the admin limit; an account's key rows upserted: at most the key limit; each grant is
+ * one row). Meant to run inside the batch transaction; durable with its COMMIT.
  */
 export async function saveState(
   tx: Tx,
   orgStates: Iterable<OrgState>,
+  grantStates: Iterable<Grant>,
   accountStates: Iterable<AccountState>,
 ) {
   const os = [...orgStates];
+  const gs = [...grantStates];
   const as = [...accountStates];
   if (os.length > 0) {
     const ids = os.map((o) => o.id);
@@ -170,29 +211,40 @@ export async function saveState(
         },
       });
     await tx.delete(orgAdmins).where(inArray(orgAdmins.org, ids));
-    await tx.delete(grants).where(inArray(grants.org, ids));
     const adminRows = os.flatMap((o) =>
       o.admins.map((k, position) => ({ org: o.id, key: fromBase64(k), position })),
     );
     await insertChunked(adminRows, (c) => tx.insert(orgAdmins).values(c));
-    const grantRows = os.flatMap((o) =>
-      Object.values(o.grants).map((g) => ({
-        org: o.id,
-        id: g.id,
-        delegate: fromBase64(g.delegate),
-        ops: g.ops,
-        accounts: g.accounts,
-        notBefore: g.notBefore,
-        notAfter: g.notAfter,
-        note: g.note,
-        attestation: g.attestation ?? null,
-        issuedIndex: g.issuedIndex,
-        status: g.revokedIndex === undefined ? "active" : "revoked",
-        revokedIndex: g.revokedIndex ?? null,
-        revokeReason: g.revokeReason ?? null,
-      })),
+  }
+  if (gs.length > 0) {
+    const grantRows = gs.map((g) => ({
+      org: g.org,
+      id: g.id,
+      delegate: fromBase64(g.delegate),
+      ops: g.ops,
+      accounts: g.accounts,
+      notBefore: g.notBefore,
+      notAfter: g.notAfter,
+      note: g.note,
+      attestation: g.attestation ?? null,
+      issuedIndex: g.issuedIndex,
+      status: g.revokedIndex === undefined ? "active" : "revoked",
+      revokedIndex: g.revokedIndex ?? null,
+      revokeReason: g.revokeReason ?? null,
+    }));
+    await insertChunked(grantRows, (c) =>
+      tx
+        .insert(grants)
+        .values(c)
+        .onConflictDoUpdate({
+          target: [grants.org, grants.id],
+          set: {
+            status: sql`excluded.status`,
+            revokedIndex: sql`excluded.revoked_index`,
+            revokeReason: sql`excluded.revoke_reason`,
+          },
+        }),
     );
-    await insertChunked(grantRows, (c) => tx.insert(grants).values(c));
   }
   if (as.length > 0) {
     // The hot path (a batch of invites touches a thousand accounts): one statement, each column
@@ -215,7 +267,7 @@ export async function saveState(
       on conflict (org, id) do update set
         status = excluded.status, external_id = excluded.external_id, ever_active = excluded.ever_active,
         head_seq = excluded.head_seq, head_leaf_hash = excluded.head_leaf_hash, head_index = excluded.head_index`);
-    const keys = as.flatMap((a) => Object.values(a.keys).map((k) => ({ a, k })));
+    const keys = as.flatMap((a) => [...a.keys.values()].map((k) => ({ a, k })));
     // Keys are never removed from a record, only revoked: upsert them all, in one statement
     // like the accounts (building a thousand-row drizzle insert cost more CPU than the commit).
     if (keys.length > 0) {
@@ -248,6 +300,7 @@ export async function saveState(
  */
 export class StateCache implements StateView {
   private readonly orgs = new Map<string, OrgState | null>();
+  private readonly grants = new Map<string, Grant | null>();
   private readonly accounts = new Map<string, AccountState | null>();
 
   constructor(
@@ -259,55 +312,75 @@ export class StateCache implements StateView {
     return this.orgs.get(id) ?? undefined;
   }
 
+  grant(org: string, id: string): Grant | undefined {
+    return this.grants.get(grantKey(org, id)) ?? undefined;
+  }
+
   account(org: string, id: string): AccountState | undefined {
     return this.accounts.get(accountKey(org, id)) ?? undefined;
   }
 
   /** Loads every record the events may read that is not cached yet. */
   async preload(events: readonly KeyEvent[]): Promise<void> {
-    let { orgIds, accountIds } = this.missing(events);
-    if (this.orgs.size + this.accounts.size + orgIds.size + accountIds.size > this.capacity) {
+    let { orgIds, grantIds, accountIds } = this.missing(events);
+    if (this.size + orgIds.size + grantIds.size + accountIds.size > this.capacity) {
       // Overflow: start over, and only then work out what to load. Deciding first would leave
       // out records that were cached a moment ago and are now gone, and the policy would
       // refuse their events (ORG_UNKNOWN) for as long as the process runs.
       this.clear();
-      ({ orgIds, accountIds } = this.missing(events));
+      ({ orgIds, grantIds, accountIds } = this.missing(events));
     }
-    const [o, a] = await Promise.all([
+    const [o, g, a] = await Promise.all([
       loadOrgs(this.db, [...orgIds]),
+      loadGrants(this.db, [...grantIds.values()]),
       loadAccounts(this.db, [...accountIds.values()]),
     ]);
     for (const id of orgIds) this.orgs.set(id, o.get(id) ?? null);
+    for (const [k] of grantIds) this.grants.set(k, g.get(k) ?? null);
     for (const [k] of accountIds) this.accounts.set(k, a.get(k) ?? null);
   }
 
   /** The records the events may read that are not cached (as present or as absent). */
   private missing(events: readonly KeyEvent[]) {
     const orgIds = new Set<string>();
+    const grantIds = new Map<string, { org: string; id: string }>();
     const accountIds = new Map<string, { org: string; id: string }>();
+    const needGrant = (org: string, id: string) => {
+      const k = grantKey(org, id);
+      if (!this.grants.has(k)) grantIds.set(k, { org, id });
+    };
     for (const e of events) {
       if (!this.orgs.has(e.org)) orgIds.add(e.org);
+      // The grants an event can read: the one its delegate acts under, the one it issues or revokes.
+      if (e.actor.role === "delegate") needGrant(e.org, e.actor.grant);
+      if (e.type === "grant.issue" || e.type === "grant.revoke") needGrant(e.org, e.body.id);
       if (!isOrgEventType(e.type)) {
         const k = accountKey(e.org, e.subject);
         if (!this.accounts.has(k)) accountIds.set(k, { org: e.org, id: e.subject });
       }
     }
-    return { orgIds, accountIds };
+    return { orgIds, grantIds, accountIds };
   }
 
   /** How many records (present or absent) are cached. */
   get size(): number {
-    return this.orgs.size + this.accounts.size;
+    return this.orgs.size + this.grants.size + this.accounts.size;
   }
 
   /** Records what a committed batch changed. */
-  update(orgStates: Iterable<OrgState>, accountStates: Iterable<AccountState>): void {
+  update(
+    orgStates: Iterable<OrgState>,
+    grantStates: Iterable<Grant>,
+    accountStates: Iterable<AccountState>,
+  ): void {
     for (const o of orgStates) this.orgs.set(o.id, o);
+    for (const g of grantStates) this.grants.set(grantKey(g.org, g.id), g);
     for (const a of accountStates) this.accounts.set(accountKey(a.org, a.id), a);
   }
 
   clear(): void {
     this.orgs.clear();
+    this.grants.clear();
     this.accounts.clear();
   }
 }

@@ -12,12 +12,12 @@ import { TrustlogError } from "../core/errors.js";
 import { ORG_EVENT_TYPES } from "../core/event.js";
 import { Lru } from "../core/lru.js";
 import type { HashReader } from "../core/merkle.js";
-import type { AccountState, OrgState } from "../core/policy.js";
+import type { AccountState, Grant, OrgState } from "../core/policy.js";
 import { FULL_TILE_BYTES, TileCache, type TileId, tileHashReader } from "../core/tiles.js";
 import { type Database, runMigrations } from "../node/db.js";
 import { ChainIndexCache } from "./chain-index.js";
 import { checkpoints, cosignatures, entries, logHead, tiles } from "./schema.js";
-import { accountKey, loadAccounts, loadOrgs } from "./state-cache.js";
+import { accountKey, loadAccounts, loadOrgGrants, loadOrgs } from "./state-cache.js";
 
 /** The server's SQL migrations, found next to this module whatever the working directory. */
 export const SERVER_MIGRATIONS = fileURLToPath(new URL("../migrations/server", import.meta.url));
@@ -59,11 +59,13 @@ export interface LogStoreOptions {
 
 const HASH = 32;
 
-const tileKey = (level: number, index: number) => level * 2 ** 46 + index;
+// One key per tile: level and index both in the text, so no two tiles can share a key (indices
+// go up to 2^53, far past any fixed stride between levels).
+const tileKey = (level: number, index: number) => `${level}/${index}`;
 
 export class LogStore {
   /** Raw tile bytes, the longest seen per tile (what /tile/* serves and the sequencer resumes from). */
-  private readonly tileBytes: Lru<number, Uint8Array>;
+  private readonly tileBytes: Lru<string, Uint8Array>;
   /**
    * Hashed-up tile interiors for proofs, shared by every request. Keyed by tile path with its
    * width (`tile/0/x001/234.p/17`), so a partial tile cached at one width is never used for a
@@ -221,6 +223,18 @@ export class LogStore {
     return rows[0];
   }
 
+  /** The stored leaves at these indices, by index (absent ones left out). */
+  async getEntries(indices: readonly number[]): Promise<Map<number, Uint8Array>> {
+    const out = new Map<number, Uint8Array>();
+    if (indices.length === 0) return out;
+    const rows = await this.db
+      .select({ index: entries.idx, envelope: entries.envelope })
+      .from(entries)
+      .where(sql`${entries.idx} = any(${sql.param(indices.map(String))}::bigint[])`);
+    for (const r of rows) out.set(r.index, r.envelope);
+    return out;
+  }
+
   async findLeaf(leafHash: Uint8Array): Promise<number | undefined> {
     const rows = await this.db
       .select({ idx: entries.idx })
@@ -318,6 +332,11 @@ export class LogStore {
 
   async getOrg(id: string): Promise<OrgState | undefined> {
     return (await loadOrgs(this.db, [id])).get(id);
+  }
+
+  /** Every grant the org ever issued, oldest first. */
+  async getOrgGrants(org: string): Promise<Grant[]> {
+    return loadOrgGrants(this.db, org);
   }
 
   async getAccount(org: string, id: string): Promise<AccountState | undefined> {

@@ -16,43 +16,51 @@ import { proveConsistency, proveInclusion } from "../../core/proof.js";
 import type { EventRef, LogStore, StoredCheckpoint } from "../store.js";
 import { decimal, id } from "./params.js";
 
+/** What the log publishes: the app's LatestCheckpoint (with a publish quorum, the witnessed one). */
+export type PublishedCheckpoint = () => Promise<StoredCheckpoint | undefined>;
+
 /**
  * The routes `GET /v1/orgs/:org/proof` and `GET /v1/orgs/:org/accounts/:account/proof`, and the
  * lookups alone, for present and absent chains: `GET /v1/orgs/:org/lookup` and
- * `GET /v1/orgs/:org/accounts/:account/lookup`.
+ * `GET /v1/orgs/:org/accounts/:account/lookup`. Every answer is made against the checkpoint
+ * `latest` gives, never against one committed but not yet published.
  */
-export function historyRoutes(store: LogStore): Hono {
+export function historyRoutes(store: LogStore, latest: PublishedCheckpoint): Hono {
   const app = new Hono();
 
   app.get("/v1/orgs/:org/proof", async (c) => {
     const org = id(c.req.param("org"), "org");
     const from = decimal(c.req.query("from"), "from", true);
-    return c.json(await historyBundle(store, org, undefined, from), 200, { "Cache-Control": "no-cache" });
+    return c.json(await historyBundle(store, org, undefined, from, latest), 200, {
+      "Cache-Control": "no-cache",
+    });
   });
 
   app.get("/v1/orgs/:org/accounts/:account/proof", async (c) => {
     const org = id(c.req.param("org"), "org");
     const account = id(c.req.param("account"), "account");
     const from = decimal(c.req.query("from"), "from", true);
-    return c.json(await historyBundle(store, org, account, from), 200, { "Cache-Control": "no-cache" });
+    return c.json(await historyBundle(store, org, account, from, latest), 200, {
+      "Cache-Control": "no-cache",
+    });
   });
 
   app.get("/v1/orgs/:org/lookup", async (c) => {
     const org = id(c.req.param("org"), "org");
-    return c.json(await lookupAnswer(store, org, undefined), 200, { "Cache-Control": "no-cache" });
+    return c.json(await lookupAnswer(store, org, undefined, latest), 200, { "Cache-Control": "no-cache" });
   });
 
   app.get("/v1/orgs/:org/accounts/:account/lookup", async (c) => {
     const org = id(c.req.param("org"), "org");
     const account = id(c.req.param("account"), "account");
-    return c.json(await lookupAnswer(store, org, account), 200, { "Cache-Control": "no-cache" });
+    return c.json(await lookupAnswer(store, org, account, latest), 200, { "Cache-Control": "no-cache" });
   });
 
   return app;
 }
 
-async function published(store: LogStore): Promise<StoredCheckpoint> {
-  const checkpoint = await store.latestCheckpoint();
+async function published(latest: PublishedCheckpoint): Promise<StoredCheckpoint> {
+  const checkpoint = await latest();
   if (!checkpoint || checkpoint.size === 0)
     throw new TrustlogError("NOT_FOUND", "the log has not published a checkpoint with entries yet");
   return checkpoint;
@@ -91,8 +99,13 @@ export async function lookupProof(
   return out;
 }
 
-async function lookupAnswer(store: LogStore, org: string, account: string | undefined) {
-  const checkpoint = await published(store);
+async function lookupAnswer(
+  store: LogStore,
+  org: string,
+  account: string | undefined,
+  latest: PublishedCheckpoint,
+) {
+  const checkpoint = await published(latest);
   const size = checkpoint.size;
   const lookup = await lookupProof(store, size, store.hashReader(size), org, account);
   return {
@@ -108,19 +121,23 @@ export async function historyBundle(
   org: string,
   account: string | undefined,
   from?: number,
+  latest: PublishedCheckpoint = () => store.latestCheckpoint(),
 ) {
   // The checkpoint is read first: events committed after it are left out, having no proof yet.
-  const checkpoint = await published(store);
+  const checkpoint = await published(latest);
   const size = checkpoint.size;
   const reader = store.hashReader(size);
+  // One query for every entry of the chain, then the proofs from the shared tile cache: a long
+  // org chain costs one round trip, not one per event.
   const withProofs = async (refs: EventRef[]) => {
+    const wanted = refs.filter((r) => r.index < size).map((r) => r.index);
+    const leaves = await store.getEntries(wanted);
     const out = [];
-    for (const r of refs) {
-      if (r.index >= size) continue;
-      const entry = await store.getEntry(r.index);
-      if (!entry) throw new TrustlogError("INTERNAL", `entry ${r.index} is missing`);
-      const inclusion = await proveInclusion(r.index, size, reader);
-      out.push({ index: r.index, envelope: toBase64(entry.envelope), inclusion: inclusion.map(toBase64) });
+    for (const index of wanted) {
+      const envelope = leaves.get(index);
+      if (!envelope) throw new TrustlogError("INTERNAL", `entry ${index} is missing`);
+      const inclusion = await proveInclusion(index, size, reader);
+      out.push({ index, envelope: toBase64(envelope), inclusion: inclusion.map(toBase64) });
     }
     return out;
   };

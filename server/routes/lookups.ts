@@ -1,10 +1,16 @@
 // JSON lookups: what the log is (/v1/log), single entries, and the state of an org or an
 // account with its history. A history comes with an inclusion proof per event against the
 // checkpoint returned beside it, so a client can check it all in one round trip.
+//
+// Everything answers as of the published checkpoint (deps.latest): with a publish quorum, the
+// entries committed above it are not public yet, so neither they nor the state they changed
+// are served.
 
 import { Hono } from "hono";
 import { fromUtf8, toBase64 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
+import { parseStoredEnvelope } from "../../core/event.js";
+import { type AccountState, type Grant, MemoryState, type OrgState } from "../../core/policy.js";
 import { proveInclusion } from "../../core/proof.js";
 import type { AppDeps } from "../app.js";
 import type { EventRef } from "../store.js";
@@ -17,7 +23,8 @@ export function lookupRoutes(deps: AppDeps): Hono {
 
   app.get("/v1/entries/:index", async (c) => {
     const index = decimal(c.req.param("index"), "index");
-    const entry = await deps.store.getEntry(index);
+    const size = (await deps.latest.get())?.size ?? 0;
+    const entry = index < size ? await deps.store.getEntry(index) : undefined;
     if (!entry) throw new TrustlogError("NOT_FOUND", `no entry ${index}`);
     return c.json({
       index: entry.index,
@@ -29,11 +36,14 @@ export function lookupRoutes(deps: AppDeps): Hono {
   app.get("/v1/orgs/:org", async (c) => {
     const org = id(c.req.param("org"), "org");
     const checkpoint = await deps.latest.get();
-    const state = await deps.store.getOrg(org);
-    if (!state || !checkpoint) throw new TrustlogError("NOT_FOUND", `no org ${org}`);
+    const published = checkpoint ? await publishedOrg(deps, org, checkpoint.size) : undefined;
+    if (!published || !checkpoint) throw new TrustlogError("NOT_FOUND", `no org ${org}`);
     const events = await withProofs(deps, await deps.store.orgEvents(org), checkpoint.size);
+    // Grants are records of their own (core/policy.ts); the org's answer lists them by id.
+    const grants = new Map(published.grants.map((g) => [g.id, g]));
     return c.json({
-      ...(toJson(state) as object),
+      ...(toJson(published.state) as object),
+      grants: toJson(grants),
       events,
       checkpoint: checkpoint.note + checkpoint.cosignatures.join(""),
     });
@@ -43,7 +53,7 @@ export function lookupRoutes(deps: AppDeps): Hono {
     const org = id(c.req.param("org"), "org");
     const account = id(c.req.param("account"), "account");
     const checkpoint = await deps.latest.get();
-    const state = await deps.store.getAccount(org, account);
+    const state = checkpoint ? await publishedAccount(deps, org, account, checkpoint.size) : undefined;
     if (!state || !checkpoint) throw new TrustlogError("NOT_FOUND", `no account ${account} in org ${org}`);
     const events = await withProofs(deps, await deps.store.accountEvents(org, account), checkpoint.size);
     return c.json({
@@ -54,6 +64,64 @@ export function lookupRoutes(deps: AppDeps): Hono {
   });
 
   return app;
+}
+
+// The state of an org or an account as of the published tree of `size` leaves. The stored state
+// is the committed one, which is also the published one unless its chain moved on above `size`
+// (events committed but not yet published: a publish quorum not reached). Then the published
+// prefix of the chains is replayed through the policy instead. Undefined when the subject did
+// not exist at `size`.
+
+/** The org and its grants (grants change only by org events, so they follow the org's head). */
+async function publishedOrg(
+  deps: AppDeps,
+  org: string,
+  size: number,
+): Promise<{ state: OrgState; grants: Grant[] } | undefined> {
+  const stored = await deps.store.getOrg(org);
+  if (!stored) return undefined;
+  if (stored.head.index < size) return { state: stored, grants: await deps.store.getOrgGrants(org) };
+  const replayed = await replay(deps, org, undefined, size);
+  const state = replayed.org(org);
+  return state && { state, grants: replayed.grantsOf(org) };
+}
+
+async function publishedAccount(
+  deps: AppDeps,
+  org: string,
+  account: string,
+  size: number,
+): Promise<AccountState | undefined> {
+  const stored = await deps.store.getAccount(org, account);
+  if (!stored || stored.head.index < size) return stored;
+  return (await replay(deps, org, account, size)).account(org, account);
+}
+
+/**
+ * Replays the org chain and, for an account, its own chain, up to `size`, in log order (account
+ * events are judged against the org state of their position).
+ */
+async function replay(
+  deps: AppDeps,
+  org: string,
+  account: string | undefined,
+  size: number,
+): Promise<MemoryState> {
+  const refs = [
+    ...(await deps.store.orgEvents(org)),
+    ...(account === undefined ? [] : await deps.store.accountEvents(org, account)),
+  ]
+    .filter((r) => r.index < size)
+    .sort((a, b) => a.index - b.index);
+  const state = new MemoryState();
+  for (const r of refs) {
+    const entry = await deps.store.getEntry(r.index);
+    if (!entry) throw new TrustlogError("INTERNAL", `entry ${r.index} is missing`);
+    const parsed = parseStoredEnvelope(entry.envelope);
+    // Committed entries had their signatures checked when they were submitted.
+    state.apply(parsed.envelope, { index: r.index, leafHash: parsed.leafHash, signaturesChecked: true });
+  }
+  return state;
 }
 
 // Events committed after the checkpoint was read are left out: they have no proof against it yet.

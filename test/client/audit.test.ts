@@ -115,7 +115,7 @@ describe("audit", () => {
       // This log's index counted the refused events as chain heads; the auditor's does not.
       [rogue + 1, "INDEX_MISMATCH", undefined],
     ]);
-    expect(Object.keys(r.state.account("acme", "alice")!.keys)).toContain("enc");
+    expect([...r.state.account("acme", "alice")!.keys.keys()]).toContain("enc");
     // A log with violations is not trusted forward.
     expect((await store.load(log.vkey)).checkpoint).toBeUndefined();
   });

@@ -99,12 +99,20 @@ describe("key event envelopes", () => {
     // Multi-byte characters count as UTF-8 bytes, not UTF-16 units.
     const wide = `{"x":"${"é".repeat(MAX_ENVELOPE_BYTES / 2)}"}`;
     expectCode(() => parseEnvelope(wide), "TOO_LARGE");
-    const raw = json(invite());
-    raw.event.body.externalId = "x".repeat(256);
-    raw.sigs = Array.from({ length: 16 }, (_, i) => ({
-      key: pub(`k${i}`),
-      sig: toBase64(new Uint8Array(64)),
-    }));
+    // The largest envelope the format allows is well under the cap: an org of 16 admins, all
+    // signing (16 signatures is also the most any envelope may carry).
+    const admins = Array.from({ length: 16 }, (_, i) => pub(`k${i}`));
+    const raw = json({
+      event: orgCreate({
+        org: "acme",
+        time: T0,
+        actor: { role: "admin", key: admins[0]! },
+        name: "n".repeat(256),
+        admins,
+        threshold: 16,
+      }),
+      sigs: admins.map((key) => ({ key, sig: toBase64(new Uint8Array(64)) })),
+    });
     parseEnvelope(raw); // under the cap
   });
 
@@ -302,7 +310,14 @@ describe("key event envelopes", () => {
   });
 
   it("signatures are stored in the order of their key bytes, whatever order they came in", () => {
-    const ev = invite().event;
+    const ev = orgCreate({
+      org: "acme",
+      time: T0,
+      actor: { role: "admin", key: pub("x") },
+      name: "Acme",
+      admins: ["x", "y", "z", "w"].map(pub),
+      threshold: 4,
+    });
     const sealed = sealEvent(ev, [seed("x"), seed("y"), seed("z"), seed("w")]);
     const reversed = { ...sealed, sigs: [...sealed.sigs].reverse() };
     const a = parseEnvelope(json(sealed));
@@ -320,7 +335,14 @@ describe("key event envelopes", () => {
   });
 
   it("sealing signs once per distinct key, in a deterministic order", () => {
-    const ev = invite().event;
+    const ev = orgCreate({
+      org: "acme",
+      time: T0,
+      actor: { role: "admin", key: pub("x") },
+      name: "Acme",
+      admins: [pub("x"), pub("y")],
+      threshold: 2,
+    });
     const a = sealEvent(ev, [seed("x"), seed("y"), seed("x")]);
     const b = sealEvent(ev, [seed("y"), seed("x")]);
     expect(a).toEqual(b);

@@ -135,7 +135,7 @@ describe("replaying a log", () => {
     ]);
     const r = new LogReplayer();
     for (const [i, leaf] of log.leaves.entries()) r.apply(i, leaf, leafHash(leaf));
-    expect(r.state.account("acme", "alice")!.keys[laptop.label]!.revokedIndex).toBeDefined();
+    expect(r.state.account("acme", "alice")!.keys.get(laptop.label)!.revokedIndex).toBeDefined();
   });
 
   it("reports a checkpoint that does not end with an index leaf (INDEX_MISSING)", () => {

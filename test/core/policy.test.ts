@@ -41,7 +41,7 @@ describe("the policy: organisations", () => {
     const h = new History();
     const e = h.append(h.orgCreate("acme", { admins: [root, ops2], threshold: 2 }));
     const org = h.state.org("acme")!;
-    expect(org).toMatchObject({ id: "acme", admins: [root.pub, ops2.pub], threshold: 2, grants: {} });
+    expect(org).toMatchObject({ id: "acme", admins: [root.pub, ops2.pub], threshold: 2, activeGrants: 0 });
     expect(org.genesis).toBe(toBase64(e.leafHash));
     expect(org.head).toEqual({ seq: 0, leafHash: toBase64(e.leafHash), index: 0 });
   });
@@ -60,21 +60,45 @@ describe("the policy: organisations", () => {
 
   it("org.create's actor is one of its admins (NOT_ADMIN)", () => {
     const h = new History();
-    expect(code(h, h.orgCreate("acme", { admins: [root], by: outsider, signers: [outsider, root] }))).toBe(
-      "NOT_ADMIN",
-    );
+    expect(
+      code(h, h.orgCreate("acme", { admins: [root, ops2], by: outsider, signers: [outsider, root] })),
+    ).toBe("NOT_ADMIN");
   });
 
   it("a key that plays no role cannot sign (SIG_UNEXPECTED)", () => {
     const h = new History();
-    expect(code(h, h.orgCreate("acme", { admins: [root], extraSigners: [outsider] }))).toBe("SIG_UNEXPECTED");
-    const a = acme();
-    expect(code(a, a.suspend("acme", "alice", admin(root), { extraSigners: [laptop] }))).toBe(
+    expect(code(h, h.orgCreate("acme", { admins: [root, ops2], extraSigners: [outsider] }))).toBe(
       "SIG_UNEXPECTED",
     );
-    // On an account event a second admin is no co-signer either.
+    // A key.add may carry two signatures: a second that is not the new key plays no role.
+    const a = acme();
+    expect(
+      code(
+        a,
+        a.keyAdd("acme", "alice", laptop, {
+          id: "enc",
+          use: "encrypt",
+          by: self(laptop),
+          extraSigners: [outsider],
+        }),
+      ),
+    ).toBe("SIG_UNEXPECTED");
+  });
+
+  it("an envelope carries no more signatures than its rule can use (TOO_MANY_SIGNATURES)", () => {
+    // Checked when the envelope is parsed, before any signature or rule: an account event other
+    // than key.add has one signer; a second admin is no co-signer there either.
+    const a = acme();
+    expect(code(a, a.suspend("acme", "alice", admin(root), { extraSigners: [laptop] }))).toBe(
+      "TOO_MANY_SIGNATURES",
+    );
     a.append(a.adminAdd("acme", ops2, admin(root)));
-    expect(code(a, a.suspend("acme", "alice", admin(root), { extraSigners: [ops2] }))).toBe("SIG_UNEXPECTED");
+    expect(code(a, a.suspend("acme", "alice", admin(root), { extraSigners: [ops2] }))).toBe(
+      "TOO_MANY_SIGNATURES",
+    );
+    expect(code(a, a.keyAdd("acme", "alice", phone, { by: self(laptop), extraSigners: [outsider] }))).toBe(
+      "TOO_MANY_SIGNATURES",
+    );
   });
 
   it("the actor must sign (SIG_MISSING)", () => {
@@ -172,9 +196,15 @@ describe("the policy: organisations", () => {
 describe("the policy: grants and delegates", () => {
   it("a grant is recorded with its position and revoked once", () => {
     const h = acme();
-    expect(h.state.org("acme")!.grants.scim).toMatchObject({ delegate: bridge.pub, issuedIndex: 1 });
+    expect(h.state.grant("acme", "scim")).toMatchObject({
+      org: "acme",
+      delegate: bridge.pub,
+      issuedIndex: 1,
+    });
+    expect(h.state.org("acme")!.activeGrants).toBe(1);
     const e = h.append(h.grantRevoke("acme", "scim", admin(root), { reason: "rotated" }));
-    expect(h.state.org("acme")!.grants.scim).toMatchObject({
+    expect(h.state.org("acme")!.activeGrants).toBe(0);
+    expect(h.state.grant("acme", "scim")).toMatchObject({
       revokedIndex: e.index,
       revokeReason: "rotated",
     });
@@ -291,7 +321,7 @@ describe("the policy: grants and delegates", () => {
 });
 
 describe("the policy: accounts", () => {
-  it("an invited account is created with its commitment, and activated by its first key", () => {
+  it("an invited account is created with its invite key, and activated by its first key", () => {
     const h = new History();
     h.append(h.orgCreate("acme", { admins: [root] }));
     h.append(h.invite("acme", "alice", admin(root), { externalId: "x-1" }));
@@ -299,14 +329,17 @@ describe("the policy: accounts", () => {
       status: "invited",
       externalId: "x-1",
       everActive: false,
-      keys: {},
+      inviteKey: h.inviteKey("acme", "alice").pub,
+      keys: new Map(),
       head: { seq: 0, index: 1 },
     });
     h.append(h.keyAdd("acme", "alice", laptop));
     expect(h.state.account("acme", "alice")).toMatchObject({
       status: "active",
       everActive: true,
-      keys: { "alice-laptop": { pub: laptop.pub, use: "sign", alg: "ed25519", addedIndex: 2 } },
+      keys: new Map([
+        ["alice-laptop", { id: "alice-laptop", pub: laptop.pub, use: "sign", alg: "ed25519", addedIndex: 2 }],
+      ]),
       head: { seq: 1, index: 2 },
     });
   });
@@ -369,7 +402,12 @@ describe("the policy: accounts", () => {
     expect(
       code(
         h,
-        h.keyAdd("acme", "alice", phone, { by: self(laptop), inviteSecret: h.inviteSecret("acme", "alice") }),
+        h.keyAdd("acme", "alice", laptop, {
+          id: "enc",
+          use: "encrypt",
+          by: self(laptop),
+          inviteSecret: h.inviteSecret("acme", "alice"),
+        }),
       ),
     ).toBe("INVITE_KEY_USED");
     // The invite key itself as bob's first key: whoever issued the invite would hold it.
@@ -385,7 +423,11 @@ describe("the policy: accounts", () => {
     // Another key acting for an account that has none yet.
     expect(code(h, h.keyAdd("acme", "bob", bob, { by: self(outsider) }))).toBe("KEY_UNKNOWN");
     expect(code(h, h.keyAdd("acme", "bob", bob, { use: "encrypt", signers: [bob] }))).toBe("WRONG_STATE");
-    expect(code(h, h.keyAdd("acme", "bob", bob, { extraSigners: [outsider] }))).toBe("SIG_UNEXPECTED");
+    // The first key and the invite key are its two signers: a third is one too many.
+    expect(code(h, h.keyAdd("acme", "bob", bob, { extraSigners: [outsider] }))).toBe("TOO_MANY_SIGNATURES");
+    expect(code(h, h.keyAdd("acme", "bob", bob, { inviteSecret: null, extraSigners: [outsider] }))).toBe(
+      "INVITE_SIG_MISSING",
+    );
   });
 
   it("later keys are added by an active sign key and sign for themselves", () => {
@@ -393,8 +435,8 @@ describe("the policy: accounts", () => {
     h.append(h.keyAdd("acme", "alice", phone, { by: self(laptop) }));
     h.append(h.keyAdd("acme", "alice", laptop, { id: "laptop-enc", use: "encrypt", by: self(laptop) }));
     const keys = h.state.account("acme", "alice")!.keys;
-    expect(Object.keys(keys).sort()).toEqual(["alice-laptop", "alice-phone", "laptop-enc"]);
-    expect(keys["laptop-enc"]).toMatchObject({ alg: "x25519", use: "encrypt", pub: laptop.x25519 });
+    expect([...keys.keys()].sort()).toEqual(["alice-laptop", "alice-phone", "laptop-enc"]);
+    expect(keys.get("laptop-enc")).toMatchObject({ alg: "x25519", use: "encrypt", pub: laptop.x25519 });
   });
 
   it("a new sign key must sign its key.add (SIG_MISSING)", () => {
@@ -424,7 +466,7 @@ describe("the policy: accounts", () => {
     const e = h.append(
       h.keyRevoke("acme", "alice", "alice-laptop", delegate(bridge, "scim"), { reason: "lost" }),
     );
-    expect(h.state.account("acme", "alice")!.keys["alice-laptop"]).toMatchObject({
+    expect(h.state.account("acme", "alice")!.keys.get("alice-laptop")).toMatchObject({
       revokedIndex: e.index,
       revokeReason: "lost",
     });
@@ -516,7 +558,7 @@ describe("the policy: time, purity and error kinds", () => {
     const b = applyEvent(h.state, env, ctx);
     expect(a).toEqual(b);
     expect(a.account).not.toBe(h.state.account("acme", "alice"));
-    a.account!.keys["alice-laptop"]!.revokedIndex = 1;
+    a.account!.keys.get("alice-laptop")!.revokedIndex = 1;
     expect(JSON.stringify(h.state.toJSON())).toBe(before);
     expect(JSON.stringify(env)).toBe(envBefore);
   });
@@ -548,7 +590,7 @@ describe("the policy: time, purity and error kinds", () => {
     expect(policyErrorKind("SKEW")).toBe("forbidden");
     expect(policyErrorKind("toString")).toBeUndefined();
     expect(policyErrorKind("DB_DOWN")).toBeUndefined();
-    expect(POLICY_ERROR_CODES.length).toBe(34);
+    expect(POLICY_ERROR_CODES.length).toBe(38);
   });
 });
 
@@ -561,18 +603,67 @@ describe("the policy: ids that are also JavaScript property names", () => {
         h.grantIssue("acme", { id, delegate: bridge, ops: ["account.invite", "key.revoke"] }, admin(root)),
       );
     }
-    const org = h.state.org("acme")!;
-    expect(Object.keys(org.grants).sort()).toEqual(["__proto__", "constructor"]);
-    expect(Object.getPrototypeOf(org.grants)).toBe(Object.prototype);
+    expect(
+      h.state
+        .grantsOf("acme")
+        .map((g) => g.id)
+        .sort(),
+    ).toEqual(["__proto__", "constructor"]);
+    expect(h.state.org("acme")!.activeGrants).toBe(2);
     // Using the grants works, and survives a JSON round trip (what server and client persist).
     h.append(h.invite("acme", "alice", delegate(bridge, "__proto__")));
     h.append(h.keyAdd("acme", "alice", laptop, { id: "__proto__" }));
     h.append(h.keyRevoke("acme", "alice", "__proto__", delegate(bridge, "constructor")));
     const again = MemoryState.fromJSON(JSON.parse(JSON.stringify(h.state.toJSON())));
-    expect(Object.keys(again.org("acme")!.grants).sort()).toEqual(["__proto__", "constructor"]);
-    const keys = again.account("acme", "alice")!.keys;
-    expect(Object.getOwnPropertyDescriptor(keys, "__proto__")?.value.revokedIndex).toBeDefined();
+    expect(
+      again
+        .grantsOf("acme")
+        .map((g) => g.id)
+        .sort(),
+    ).toEqual(["__proto__", "constructor"]);
+    expect(again.account("acme", "alice")!.keys.get("__proto__")?.revokedIndex).toBeDefined();
     // A grant id that was never issued is unknown even when it names an Object.prototype member.
     expect(code(h, h.invite("acme", "bob", delegate(bridge, "toString")))).toBe("GRANT_UNKNOWN");
+  });
+});
+
+describe("the policy: admission limits (the server's, never replay's)", () => {
+  const limits = { maxActiveGrants: 2, maxAdmins: 2, maxKeysPerAccount: 2 };
+
+  it("an org holds at most maxActiveGrants unrevoked grants (GRANT_LIMIT); revoking frees one", () => {
+    const h = new History();
+    h.append(h.orgCreate("acme", { admins: [root] }));
+    h.append(h.grantIssue("acme", { id: "g1", delegate: bridge, ops: ["account.invite"] }, admin(root)), {
+      limits,
+    });
+    h.append(h.grantIssue("acme", { id: "g2", delegate: bridge, ops: ["account.invite"] }, admin(root)), {
+      limits,
+    });
+    const third = h.grantIssue("acme", { id: "g3", delegate: bridge, ops: ["account.invite"] }, admin(root));
+    expect(h.refuse(third, { limits }).code).toBe("GRANT_LIMIT");
+    // Without limits (a replay), the same event is valid: limits bind admission only.
+    expect(() => applyEvent(h.state, third, { index: 9, leafHash: new Uint8Array(32) })).not.toThrow();
+    h.append(h.grantRevoke("acme", "g1", admin(root)), { limits });
+    h.append(h.grantIssue("acme", { id: "g3", delegate: bridge, ops: ["account.invite"] }, admin(root)), {
+      limits,
+    });
+  });
+
+  it("an org has at most maxAdmins admins (ADMIN_LIMIT)", () => {
+    const h = new History();
+    h.append(h.orgCreate("acme", { admins: [root] }));
+    h.append(h.adminAdd("acme", testKey("limit-admin-2"), admin(root)), { limits });
+    expect(h.refuse(h.adminAdd("acme", testKey("limit-admin-3"), admin(root)), { limits }).code).toBe(
+      "ADMIN_LIMIT",
+    );
+  });
+
+  it("an account has had at most maxKeysPerAccount keys, revoked ones included (KEY_LIMIT)", () => {
+    const h = acme();
+    h.append(h.keyAdd("acme", "alice", phone, { by: self(laptop) }), { limits });
+    h.append(h.keyRevoke("acme", "alice", "alice-phone", self(laptop)), { limits });
+    expect(h.refuse(h.keyAdd("acme", "alice", outsider, { by: self(laptop) }), { limits }).code).toBe(
+      "KEY_LIMIT",
+    );
   });
 });

@@ -286,17 +286,24 @@ function run(seed: number, steps: number) {
     const s = h.state.org(id)!;
     expect(new Set(s.admins)).toEqual(new Set(o.admins.map((k) => k.pub)));
     expect(s.threshold).toBe(o.threshold);
-    expect(Object.keys(s.grants).sort()).toEqual([...o.grants.keys()].sort());
-    for (const [gid, g] of o.grants) expect(s.grants[gid]!.revokedIndex !== undefined).toBe(g.revoked);
+    expect(
+      h.state
+        .grantsOf(id)
+        .map((g) => g.id)
+        .sort(),
+    ).toEqual([...o.grants.keys()].sort());
+    for (const [gid, g] of o.grants)
+      expect(h.state.grant(id, gid)!.revokedIndex !== undefined).toBe(g.revoked);
+    expect(s.activeGrants).toBe([...o.grants.values()].filter((g) => !g.revoked).length);
   }
   for (const a of accounts.values()) {
     const s = h.state.account(a.org, a.id)!;
     expect(s.status).toBe(a.status);
     expect(s.everActive).toBe(a.everActive);
-    expect(Object.keys(s.keys).sort()).toEqual([...a.keys.keys()].sort());
+    expect([...s.keys.keys()].sort()).toEqual([...a.keys.keys()].sort());
     for (const [kid, k] of a.keys) {
-      expect(s.keys[kid]).toMatchObject({ use: k.use, pub: k.use === "sign" ? k.key.pub : k.key.x25519 });
-      expect(s.keys[kid]!.revokedIndex !== undefined).toBe(k.revoked);
+      expect(s.keys.get(kid)).toMatchObject({ use: k.use, pub: k.use === "sign" ? k.key.pub : k.key.x25519 });
+      expect(s.keys.get(kid)!.revokedIndex !== undefined).toBe(k.revoked);
     }
   }
   // Heads point at the subject's last entry, and the chain is whole.

@@ -35,7 +35,7 @@ import {
   sealEvent,
 } from "../../core/event-build.js";
 import { inviteKeyFromSecret } from "../../core/invite.js";
-import { type ApplyResult, type Head, MemoryState } from "../../core/policy.js";
+import { type ApplyResult, type Head, MemoryState, type PolicyLimits } from "../../core/policy.js";
 
 /** A deterministic Ed25519 key (and an X25519 stand-in) named by a label. */
 export interface TestKey {
@@ -120,7 +120,7 @@ export class History {
   }
 
   /** Parses, applies and records an envelope; throws the policy's TrustlogError on refusal. */
-  append(envelope: Envelope, ctx: { now?: number; skewSeconds?: number } = {}): Entry {
+  append(envelope: Envelope, ctx: { now?: number; skewSeconds?: number; limits?: PolicyLimits } = {}): Entry {
     const parsed = parseEnvelope(envelope);
     const index = this.entries.length;
     const result = this.state.apply(parsed.envelope, { index, leafHash: parsed.leafHash, ...ctx });
@@ -133,7 +133,10 @@ export class History {
    * Expects the envelope to be refused (by parsing or by the policy); checks the state is
    * unchanged and returns the error. Throws a plain Error when it was accepted.
    */
-  refuse(envelope: Envelope, ctx: { now?: number; skewSeconds?: number } = {}): TrustlogError {
+  refuse(
+    envelope: Envelope,
+    ctx: { now?: number; skewSeconds?: number; limits?: PolicyLimits } = {},
+  ): TrustlogError {
     const before = JSON.stringify(this.state.toJSON());
     try {
       this.append(envelope, ctx);
@@ -263,8 +266,14 @@ export class History {
     const use = o.use ?? "sign";
     const invited = this.state.account(org, account)?.status === "invited";
     const by = o.by ?? self(key);
+    // The invite key co-signs the first-key form only (the new key signing for itself), unless a
+    // test passes a secret on purpose.
     const secret =
-      o.inviteSecret === undefined ? (invited ? this.inviteSecret(org, account) : undefined) : o.inviteSecret;
+      o.inviteSecret === undefined
+        ? invited && o.by === undefined
+          ? this.inviteSecret(org, account)
+          : undefined
+        : o.inviteSecret;
     const ev = keyAdd({
       ...this.fields(org, account, by, o),
       subject: account,

@@ -20,6 +20,7 @@ import { type Envelope, parseEnvelope } from "../../core/event.js";
 import { LogReplayer } from "../../core/log-replay.js";
 import { leafHash } from "../../core/merkle.js";
 import { ed25519NoteSigner, ed25519NoteVerifier, type NoteVerifier, openNote } from "../../core/note.js";
+import { accountToJSON } from "../../core/policy.js";
 import { checkConsistency, proveConsistency } from "../../core/proof.js";
 import { type Database, openDatabase } from "../../node/db.js";
 import { fsck } from "../../server/fsck.js";
@@ -111,19 +112,32 @@ export async function checkLog(database: Database, opts: CheckLogOptions): Promi
       }
     }
     for (const acct of json.accounts) {
-      const stored = await store.getAccount(acct.org, acct.id);
+      const record = await store.getAccount(acct.org, acct.id);
+      const stored = record ? accountToJSON(record) : undefined;
       if (JSON.stringify(sortKeys(stored)) !== JSON.stringify(sortKeys(acct))) {
         throw new Error(
           `stored account ${acct.org}/${acct.id} differs from the replay:\n${JSON.stringify(stored)}\n${JSON.stringify(acct)}`,
         );
       }
     }
-    const counts = await database.query<{ orgs: string; accounts: string }>(
-      "select (select count(*) from orgs) as orgs, (select count(*) from accounts) as accounts",
+    const storedGrants = new Map<string, unknown>();
+    for (const org of json.orgs)
+      for (const g of await store.getOrgGrants(org.id)) storedGrants.set(`${g.org} ${g.id}`, g);
+    for (const g of json.grants) {
+      const stored = storedGrants.get(`${g.org} ${g.id}`);
+      if (JSON.stringify(sortKeys(stored)) !== JSON.stringify(sortKeys(g))) {
+        throw new Error(
+          `stored grant ${g.org}/${g.id} differs from the replay:\n${JSON.stringify(stored)}\n${JSON.stringify(g)}`,
+        );
+      }
+    }
+    const counts = await database.query<{ orgs: string; accounts: string; grants: string }>(
+      "select (select count(*) from orgs) as orgs, (select count(*) from accounts) as accounts, (select count(*) from grants) as grants",
     );
     if (
       Number(counts[0]!.orgs) !== json.orgs.length ||
-      Number(counts[0]!.accounts) !== json.accounts.length
+      Number(counts[0]!.accounts) !== json.accounts.length ||
+      Number(counts[0]!.grants) !== json.grants.length
     ) {
       throw new Error(`stored state has records the replay does not: ${JSON.stringify(counts[0])}`);
     }

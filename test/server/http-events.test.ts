@@ -18,6 +18,7 @@ import {
   type TestServer,
   type TestStorage,
 } from "./http-harness.js";
+import { LogLayout } from "./log-layout.js";
 
 describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
   let storage: TestStorage;
@@ -26,6 +27,8 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
   const root = testKey("root");
   const bridge = testKey("bridge");
   const alice = testKey("alice-laptop");
+  /** The log's layout of the events `h` holds: each accepted request was one batch. */
+  const layout = new LogLayout();
 
   beforeAll(async () => {
     storage = await createStorage(backend);
@@ -36,20 +39,26 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
     await storage?.dispose();
   });
 
-  /** Checks a 200 answer with core alone, then records the accepted events in `h`. */
+  /**
+   * Checks a 200 answer with core alone, then records the accepted events in `h`. The request
+   * was one batch: its events take the next indices, its index leaf the one after them.
+   */
   function expectAccepted(json: Json, envelopes: Envelope[]) {
     const verifier = parseVerifierKey(t.server.key.vkey);
     const note = openNote(json.checkpoint, [verifier]);
     const cp = parseCheckpoint(note.body);
     expect(json.results).toHaveLength(envelopes.length);
+    const indices = layout.batch(envelopes.length);
     envelopes.forEach((env, i) => {
       const r = json.results[i];
       expect(r.error).toBeUndefined();
       const entry = h.append(env);
       expect(r.leafHash).toBe(toBase64(entry.leafHash));
-      expect(r.index).toBe(entry.index);
+      expect(r.index).toBe(indices[i]);
+      expect(r.index).toBe(layout.index(entry.index));
       checkInclusion(entry.leafHash, r.index, cp.size, r.inclusion.map(fromBase64), cp.root);
     });
+    expect(cp.size).toBe(layout.size);
     return cp;
   }
 
@@ -63,7 +72,8 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
     const { status, json } = await t.post(env);
     expect(status).toBe(200);
     const cp = expectAccepted(json, [env]);
-    expect(cp.size).toBe(1);
+    // The event and its batch's index leaf.
+    expect(cp.size).toBe(2);
     expect(cp.origin).toBe("test.trustlog.example/log");
   });
 
@@ -80,15 +90,20 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
     const r = await t.post(batch(invites));
     expect(r.status).toBe(200);
     const cp = expectAccepted(r.json, invites);
-    expect(cp.size).toBe(5);
+    // Three batches (1, 1 and 3 events), each closed by its index leaf.
+    expect(cp.size).toBe(1 + 1 + 1 + 1 + 3 + 1);
   });
 
   it("answers an identical resubmission with the existing entry", async () => {
     const first = h.entries[2]!;
     const { status, json } = await t.post(first.envelope);
     expect(status).toBe(200);
-    expect(json.results[0]).toMatchObject({ index: 2, leafHash: toBase64(first.leafHash), duplicate: true });
-    expect(await treeSize()).toBe(5);
+    expect(json.results[0]).toMatchObject({
+      index: layout.index(2),
+      leafHash: toBase64(first.leafHash),
+      duplicate: true,
+    });
+    expect(await treeSize()).toBe(layout.size);
   });
 
   it("returns per-item results for a batch mixing good and bad events", async () => {
@@ -103,6 +118,8 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
     expect(json.results[3].error.code).toBe("MALFORMED");
     const cp = parseCheckpoint(openNote(json.checkpoint, [parseVerifierKey(t.server.key.vkey)]).body);
     const entry = h.append(good);
+    // The batch appended the good event alone, then its index leaf.
+    expect(json.results[0].index).toBe(layout.batch(1)[0]);
     checkInclusion(
       entry.leafHash,
       json.results[0].index,
@@ -110,7 +127,7 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
       json.results[0].inclusion.map(fromBase64),
       cp.root,
     );
-    expect(cp.size).toBe(6);
+    expect(cp.size).toBe(layout.size);
   });
 
   describe("refusals change nothing and carry a stable code", () => {
@@ -198,7 +215,8 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
       const r = await t.post(stale);
       expect(r.status).toBe(409);
       expect(r.json.error.code).toBe("CHAIN_CONFLICT");
-      expect(r.json.error.head).toMatchObject({ seq: head.seq, leafHash: head.leafHash, index: head.index });
+      // The head as the log has it: its index is the log's, not the History's.
+      expect(r.json.error.head).toMatchObject(layout.head(head));
     });
   });
 
@@ -209,11 +227,53 @@ describe.each(BACKENDS)("POST /v1/events on %s", (backend) => {
     expect([ra.status, rb.status].sort()).toEqual([200, 409]);
     const [win, lose, winEnv] = ra.status === 200 ? [ra, rb, a] : [rb, ra, b];
     const entry = h.append(winEnv);
+    // Whether or not both went in one batch, the winner was its batch's only new event.
+    expect(win.json.results[0].index).toBe(layout.batch(1)[0]);
     expect(lose.json.error.code).toBe("CHAIN_CONFLICT");
     expect(lose.json.error.head).toEqual({
       seq: 1,
       leafHash: toBase64(entry.leafHash),
       index: win.json.results[0].index,
     });
+  });
+
+  it("answers a resubmission under another signature set with the existing entry, appending nothing", async () => {
+    const b1 = testKey("beta-1");
+    const b2 = testKey("beta-2");
+    const b3 = testKey("beta-3");
+    // Two admins and a threshold of 1: the second admin's signature is welcome, not needed.
+    const create = h.orgCreate("beta", { admins: [b1, b2], threshold: 1 });
+    const r1 = await t.post(create);
+    expect(r1.status).toBe(200);
+    expectAccepted(r1.json, [create]);
+    // Signed by the actor, the co-signing admin and the new admin (proof of possession).
+    const added = h.adminAdd("beta", b3, admin(b1, b2));
+    expect(added.sigs).toHaveLength(3);
+    const r2 = await t.post(added);
+    expect(r2.status).toBe(200);
+    expectAccepted(r2.json, [added]);
+    const stored = h.entries[h.entries.length - 1]!;
+    const at = layout.index(stored.index);
+    const size = layout.size;
+
+    // The same signatures in another order, and in another order without the co-signature
+    // above the threshold; alone, and in one batch with the original.
+    const reordered = { event: added.event, sigs: [...added.sigs].reverse() };
+    const fewer = { event: added.event, sigs: [...added.sigs].reverse().filter((x) => x.key !== b2.pub) };
+    expect(fewer.sigs).toHaveLength(2);
+    const verifier = parseVerifierKey(t.server.key.vkey);
+    for (const body of [reordered, fewer, batch([fewer, added, reordered])]) {
+      const { status, json } = await t.post(body);
+      expect(status).toBe(200);
+      const cp = parseCheckpoint(openNote(json.checkpoint, [verifier]).body);
+      expect(cp.size).toBe(size);
+      expect(json.results).toHaveLength("events" in body ? 3 : 1);
+      for (const r of json.results) {
+        // The existing entry: its index and the stored leaf's hash, whatever was resubmitted.
+        expect(r).toMatchObject({ index: at, leafHash: toBase64(stored.leafHash), duplicate: true });
+        checkInclusion(stored.leafHash, at, cp.size, r.inclusion.map(fromBase64), cp.root);
+      }
+    }
+    expect(await treeSize()).toBe(size);
   });
 });

@@ -3,15 +3,17 @@
 // and the whole log re-checks (checkLog) after every step.
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { equalBytes } from "../../core/bytes.js";
+import { equalBytes, toBase64 } from "../../core/bytes.js";
+import { isIndexLeaf, parseIndexLeaf } from "../../core/chain-index.js";
 import { parseCheckpoint } from "../../core/checkpoint.js";
 import { isTrustlogError } from "../../core/errors.js";
+import type { Envelope } from "../../core/event.js";
 import { openNote } from "../../core/note.js";
 import { checkInclusion } from "../../core/proof.js";
 import type { Database } from "../../node/db.js";
 import { useNativeEd25519 } from "../../node/ed25519-native.js";
 import type { Sequencer, SubmitOk, SubmitResult } from "../../server/sequencer.js";
-import type { LogStore } from "../../server/store.js";
+import { LogStore } from "../../server/store.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
 import {
   BACKENDS,
@@ -23,6 +25,7 @@ import {
   type TestLogDatabase,
   testVerifier,
 } from "../helpers/log-harness.js";
+import { LogLayout } from "./log-layout.js";
 
 useNativeEd25519();
 
@@ -44,6 +47,28 @@ function checkProof(r: SubmitOk): void {
   checkInclusion(r.leafHash, r.index, r.treeSize, r.inclusion, c.root);
 }
 
+/**
+ * Checks that the checkpoint of `size` ends with an index leaf: its last leaf is a log.index leaf
+ * that says it sits at size − 1, whose root is the trie the server keeps for that size
+ * (store.chainIndex) and, when given, the trie of chain heads the model expects. Returns it.
+ */
+async function expectIndexLeafAt(store: LogStore, size: number, want?: Uint8Array) {
+  const last = await store.getEntry(size - 1);
+  expect(last, `the checkpoint of size ${size} has a last leaf`).toBeDefined();
+  expect(isIndexLeaf(last!.envelope)).toBe(true);
+  const leaf = parseIndexLeaf(last!.envelope);
+  expect(leaf.size).toBe(size - 1);
+  expect(toBase64(leaf.root)).toBe(toBase64((await store.chainIndex.at(size)).root()));
+  if (want) expect(toBase64(leaf.root)).toBe(toBase64(want));
+  return leaf;
+}
+
+/** The same event under another signature set: its signatures reversed, minus those of `drop`. */
+function resigned(env: Envelope, drop: string[] = []): Envelope {
+  const sigs = [...env.sigs].reverse().filter((s) => !drop.includes(s.key));
+  return { event: structuredClone(env.event), sigs: structuredClone(sigs) };
+}
+
 describe.each(BACKENDS)("sequencer on %s", (backend) => {
   let tdb: TestLogDatabase;
   let database: Database;
@@ -51,6 +76,8 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
   let store: LogStore;
   let sequencer: Sequencer;
   let seen: LogView | undefined;
+  /** Where the committed batches put the History's events in the log (index leaves between). */
+  let layout: LogLayout;
 
   /** Re-checks the whole log against the model history, and that it extends what was seen. */
   const check = async () => {
@@ -73,7 +100,9 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
         ),
       ).envelope,
     );
-    for (const r of await sequencer.submit(setup)) checkProof(ok(r));
+    const results = await sequencer.submit(setup);
+    for (const r of results) checkProof(ok(r));
+    expect(results.map((r) => ok(r).index)).toEqual(layout.batch(2));
   };
 
   beforeEach(async () => {
@@ -81,6 +110,7 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     database = await tdb.open();
     h = new History();
     seen = undefined;
+    layout = new LogLayout();
     ({ store, sequencer } = await startSequencer(database, { history: h }));
   });
   afterEach(async () => {
@@ -107,24 +137,27 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     const refusedCode = h.refuse(forbidden).code;
     const bob = h.append(h.invite("acme", "bob", delegate(bridge, "scim"))).envelope;
     const results = await sequencer.submit(items(alice, forbidden, orgCreate, alice, bob));
+    // The batch appends two events (alice, bob), then its index leaf.
+    const [aliceAt, bobAt] = layout.batch(2);
+    expect([aliceAt, bobAt]).toEqual([layout.index(2), layout.index(3)]);
 
-    expect(ok(results[0]).index).toBe(2);
+    expect(ok(results[0]).index).toBe(aliceAt);
     expect(ok(results[0]).duplicate).toBe(false);
     expect(code(results[1])).toBe(refusedCode);
     expect(refusedCode).toBe("DELEGATE_CANNOT_ADD_KEY");
     // Already in the log: the existing entry, proven against the new checkpoint.
-    expect(ok(results[2])).toMatchObject({ index: 0, duplicate: true, treeSize: 4 });
+    expect(ok(results[2])).toMatchObject({ index: layout.index(0), duplicate: true, treeSize: layout.size });
     // Twice in one batch: one entry, the second answer points at it.
-    expect(ok(results[3])).toMatchObject({ index: 2, duplicate: true });
-    expect(ok(results[4])).toMatchObject({ index: 3, duplicate: false, treeSize: 4 });
+    expect(ok(results[3])).toMatchObject({ index: aliceAt, duplicate: true });
+    expect(ok(results[4])).toMatchObject({ index: bobAt, duplicate: false, treeSize: layout.size });
     for (const r of [results[0], results[2], results[3], results[4]]) checkProof(ok(r));
     await check();
 
     // A batch of nothing but duplicates publishes nothing new and still proves inclusion.
     const again = await sequencer.submit(items(bob));
-    expect(ok(again[0])).toMatchObject({ index: 3, duplicate: true, treeSize: 4 });
+    expect(ok(again[0])).toMatchObject({ index: bobAt, duplicate: true, treeSize: layout.size });
     checkProof(ok(again[0]));
-    expect((await store.latestCheckpoint())!.size).toBe(4);
+    expect((await store.latestCheckpoint())!.size).toBe(layout.size);
     await check();
   });
 
@@ -138,9 +171,10 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
       h.append(h.suspend("acme", "alice", delegate(bridge, "scim"))).envelope,
     );
     const results = await sequencer.submit(batch);
-    expect(results.map((r) => ok(r).index)).toEqual([2, 3, 4, 5]);
+    expect(results.map((r) => ok(r).index)).toEqual(layout.batch(4));
     expect(new Set(results.map((r) => ok(r).checkpoint)).size).toBe(1);
-    expect(await store.getAccount("acme", "alice")).toEqual(h.state.account("acme", "alice"));
+    // The model's state records hold History indices: compare them at the log's.
+    expect(await store.getAccount("acme", "alice")).toEqual(layout.account(h.state.account("acme", "alice")));
     expect((await store.getAccount("acme", "alice"))!.status).toBe("suspended");
     await check();
   });
@@ -148,12 +182,13 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
   it("lets exactly one of two concurrent writers to one subject win; the other gets CHAIN_CONFLICT", async () => {
     await setupOrg();
     const laptop = testKey("carol-laptop");
-    await sequencer.submit(
+    const setup = await sequencer.submit(
       items(
         h.append(h.invite("acme", "carol", delegate(bridge, "scim"))).envelope,
         h.append(h.keyAdd("acme", "carol", laptop)).envelope,
       ),
     );
+    expect(setup.map((r) => ok(r).index)).toEqual(layout.batch(2));
     // Both built on the same head (seq 2, prev = the first key.add).
     const a = h.keyAdd("acme", "carol", testKey("carol-a"), { by: self(laptop) });
     const b = h.keyAdd("acme", "carol", testKey("carol-b"), { by: self(laptop) });
@@ -163,6 +198,8 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     expect(winners).toHaveLength(1);
     expect(outcomes.map(code).filter(Boolean)).toEqual(["CHAIN_CONFLICT"]);
     h.append(winners[0] === ra[0] ? a : b);
+    // Whichever batch the winner went in, it was that batch's one new event.
+    expect(ok(winners[0])).toMatchObject({ index: layout.batch(1)[0], treeSize: layout.size });
     await check();
   });
 
@@ -189,8 +226,10 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     }
     expect(isTrustlogError(thrown, "QUEUE_FULL")).toBe(true);
     await sequencer.stop();
-    expect((await first).map((r) => ok(r).index)).toEqual([0]);
-    expect((await second).map((r) => ok(r).index)).toEqual([1, 2]);
+    // stop() drains the queue (three events, under the batch size) in one batch.
+    const [a, b, c] = layout.batch(3);
+    expect((await first).map((r) => ok(r).index)).toEqual([a]);
+    expect((await second).map((r) => ok(r).index)).toEqual([b, c]);
     await check();
   });
 
@@ -221,7 +260,8 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
       h.append(h.invite("acme", "erin", delegate(bridge, "scim"))).envelope,
     );
     const failed = await sequencer.submit(batch);
-    expect(signedButNotCommitted).toBe(4);
+    // The checkpoint it signed covered the batch's two events and its index leaf.
+    expect(signedButNotCommitted).toBe(layout.size + batch.length + 1);
     for (const r of failed) expect(r && "error" in r).toBe(true);
     // Nothing of the batch is visible: not the checkpoint, not the entries, not the state.
     expect((await store.latestCheckpoint())!.size).toBe(before!.size);
@@ -234,7 +274,8 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
 
     // The submitter retries: same events, same indices, nothing lost or doubled.
     const retried = await sequencer.submit(batch);
-    expect(retried.map((r) => ok(r).index)).toEqual([2, 3]);
+    expect(retried.map((r) => ok(r).index)).toEqual(layout.batch(2));
+    expect(retried.map((r) => ok(r).treeSize)).toEqual([layout.size, layout.size]);
     for (const r of retried) checkProof(ok(r));
     await check();
   });
@@ -249,9 +290,179 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
       all.push(sequencer.submit(items(...batch)));
     }
     const results = (await Promise.all(all)).flat();
-    const indices = results.map((r) => ok(r).index);
-    expect(indices).toEqual(Array.from({ length: 582 }, (_, i) => i + 2));
+    expect(results).toHaveLength(582);
+    // However the sequencer cut the queue into batches (each answered with its own checkpoint,
+    // in order), each batch takes the next indices and is closed by its index leaf.
+    const expected: number[] = [];
+    for (let i = 0; i < results.length; ) {
+      const size = ok(results[i]).treeSize;
+      let k = 0;
+      while (i + k < results.length && ok(results[i + k]).treeSize === size) k++;
+      expected.push(...layout.batch(k));
+      expect(size).toBe(layout.size);
+      i += k;
+    }
+    expect(results.map((r) => ok(r).index)).toEqual(expected);
+    expect(expected).toEqual(h.entries.slice(2).map((_, i) => layout.index(i + 2)));
     for (const r of results) checkProof(ok(r));
+    for (const size of layout.sizes) await expectIndexLeafAt(store, size);
+    await check();
+  });
+
+  it("answers a resubmission under another signature set with the existing entry, appending nothing", async () => {
+    const root2 = testKey("root-2");
+    const root3 = testKey("root-3");
+    // Two admins and a threshold of 1: the second admin's signature is welcome, not needed.
+    const create = h.append(h.orgCreate("beta", { admins: [root, root2], threshold: 1 })).envelope;
+    // Signed by the actor, the co-signing admin, and the new admin (proof of possession).
+    const added = h.append(h.adminAdd("beta", root3, admin(root, root2))).envelope;
+    expect(added.sigs).toHaveLength(3);
+    const first = await sequencer.submit(items(create, added));
+    const [, addedAt] = layout.batch(2);
+    expect(ok(first[1])).toMatchObject({ index: addedAt, duplicate: false });
+    await check();
+    const size = layout.size;
+    const stored = h.entries[1]!.leafHash;
+
+    // The same signatures in another order (the log keeps them in key-byte order: same leaf),
+    // and in another order without the co-signature above the threshold (another leaf).
+    const reordered = resigned(added);
+    const fewer = resigned(added, [root2.pub]);
+    expect(reordered.sigs.map((x) => x.key)).not.toEqual(added.sigs.map((x) => x.key));
+    expect(fewer.sigs).toHaveLength(2);
+    expect(fewer.sigs.map((x) => x.key)).not.toEqual(items(fewer)[0]!.envelope.sigs.map((x) => x.key));
+    expect(equalBytes(items(fewer)[0]!.leafHash, stored)).toBe(false);
+    for (const variant of [reordered, fewer]) {
+      const [r] = await sequencer.submit(items(variant));
+      // The existing entry: its index and the stored leaf's hash, whatever was resubmitted.
+      expect(ok(r)).toMatchObject({ index: addedAt, duplicate: true, treeSize: size });
+      expect(toBase64(ok(r).leafHash)).toBe(toBase64(stored));
+      checkProof(ok(r));
+    }
+    // All of them in one batch: still that one entry.
+    for (const r of await sequencer.submit(items(fewer, added, reordered))) {
+      expect(ok(r)).toMatchObject({ index: addedAt, duplicate: true, treeSize: size });
+      expect(toBase64(ok(r).leafHash)).toBe(toBase64(stored));
+    }
+    expect(await store.treeSize()).toBe(size);
+    expect((await store.latestCheckpoint())!.size).toBe(size);
+
+    // A new event and its variant in the same batch: the first is appended, the second points at it.
+    const grant = h.grantIssue(
+      "beta",
+      { id: "g1", delegate: bridge, ops: ["account.invite"] },
+      admin(root, root2),
+    );
+    const variant = resigned(grant, [root2.pub]);
+    const pair = await sequencer.submit(items(variant, grant));
+    // The variant came first, so its signature set is the one logged.
+    const logged = h.append(variant);
+    const [grantAt] = layout.batch(1);
+    expect(ok(pair[0])).toMatchObject({ index: grantAt, duplicate: false, treeSize: layout.size });
+    expect(ok(pair[1])).toMatchObject({ index: grantAt, duplicate: true, treeSize: layout.size });
+    for (const r of pair) expect(toBase64(ok(r).leafHash)).toBe(toBase64(logged.leafHash));
+    await check();
+  });
+
+  it("ends every checkpoint it publishes with an index leaf over the trie of chain heads", async () => {
+    const published: number[] = [];
+    await sequencer.stop();
+    ({ sequencer } = await startSequencer(database, {
+      history: h,
+      store,
+      onCheckpoint: (_note, size) => published.push(size),
+    }));
+    /** After each committed batch: its index leaf, against the server's trie and the model's. */
+    const checkLast = async () => {
+      const leaf = await expectIndexLeafAt(store, layout.size, layout.trie(h).root());
+      // The log's clock when it wrote the leaf (the History's, in these tests).
+      expect(leaf.time).toBe(h.now * 1000);
+    };
+    await setupOrg();
+    await checkLast();
+    h.tick(5);
+    const laptop = testKey("frank-laptop");
+    const batch = await sequencer.submit(
+      items(
+        h.append(h.invite("acme", "frank", delegate(bridge, "scim"))).envelope,
+        h.append(h.invite("acme", "gina", delegate(bridge, "scim"))).envelope,
+        h.append(h.keyAdd("acme", "frank", laptop)).envelope,
+      ),
+    );
+    expect(batch.map((r) => ok(r).index)).toEqual(layout.batch(3));
+    await checkLast();
+    h.tick(5);
+    // Org chain and account chain in one batch, with a refusal beside them.
+    const refused = h.keyAdd("acme", "gina", testKey("evil"), { by: delegate(bridge, "scim") });
+    const mixed = await sequencer.submit(
+      items(
+        h.append(h.keyAdd("acme", "frank", testKey("frank-phone"), { by: self(laptop) })).envelope,
+        refused,
+        h.append(h.grantRevoke("acme", "scim", admin(root))).envelope,
+      ),
+    );
+    expect(code(mixed[1])).toBe("DELEGATE_CANNOT_ADD_KEY");
+    expect([ok(mixed[0]).index, ok(mixed[2]).index]).toEqual(layout.batch(2));
+    await checkLast();
+    // Nothing appended: nothing published, no index leaf.
+    h.tick(5);
+    expect(code((await sequencer.submit(items(refused)))[0])).toBe("DELEGATE_CANNOT_ADD_KEY");
+    ok((await sequencer.submit(items(h.entries[0]!.envelope)))[0]);
+    expect(await store.treeSize()).toBe(layout.size);
+
+    expect(published).toEqual(layout.sizes);
+    const rows = await database.query<{ size: string | number }>(
+      "select size from checkpoints order by size",
+    );
+    expect(rows.map((r) => Number(r.size))).toEqual([0, ...layout.sizes]);
+    for (const size of layout.sizes) await expectIndexLeafAt(store, size);
+    // A store that was handed no trie rebuilds each older one (from the state tables and the
+    // entries) to the same roots.
+    const cold = new LogStore(database);
+    for (const size of [...layout.sizes].reverse()) await expectIndexLeafAt(cold, size);
+    await check();
+  });
+
+  it("after a restart rebuilds the index from the state tables, matching the last index leaf, and goes on", async () => {
+    await setupOrg();
+    const laptop = testKey("hank-laptop");
+    const first = await sequencer.submit(
+      items(
+        h.append(h.invite("acme", "hank", delegate(bridge, "scim"))).envelope,
+        h.append(h.keyAdd("acme", "hank", laptop)).envelope,
+        h.append(h.invite("acme", "iris", delegate(bridge, "scim"))).envelope,
+      ),
+    );
+    expect(first.map((r) => ok(r).index)).toEqual(layout.batch(3));
+    await check();
+    const last = await expectIndexLeafAt(store, layout.size, layout.trie(h).root());
+    await sequencer.stop();
+
+    // A new store and a new sequencer: no trie handed over; the index is rebuilt from the
+    // derived state tables alone, and must be the one the last index leaf committed to.
+    store = new LogStore(database);
+    const rebuilt = await store.chainIndex.atHead();
+    expect(rebuilt.size).toBe(layout.size);
+    expect(toBase64(rebuilt.trie.root())).toBe(toBase64(last.root));
+    ({ sequencer } = await startSequencer(database, { history: h, store }));
+    expect(sequencer.isLeader).toBe(true);
+    expect(sequencer.treeSize).toBe(layout.size);
+
+    // The next batch changes chains from before the restart and starts new ones.
+    h.tick(5);
+    const next = await sequencer.submit(
+      items(
+        h.append(h.keyAdd("acme", "hank", testKey("hank-phone"), { by: self(laptop) })).envelope,
+        h.append(h.suspend("acme", "iris", delegate(bridge, "scim"))).envelope,
+        h.append(h.invite("acme", "jack", delegate(bridge, "scim"))).envelope,
+        h.append(h.adminAdd("acme", testKey("root-2"), admin(root))).envelope,
+      ),
+    );
+    expect(next.map((r) => ok(r).index)).toEqual(layout.batch(4));
+    for (const r of next) checkProof(ok(r));
+    const after = await expectIndexLeafAt(store, layout.size, layout.trie(h).root());
+    expect(after.time).toBe(h.now * 1000);
+    // checkLog replays the whole log, recomputing every index leaf, the new one included.
     await check();
   });
 });

@@ -4,6 +4,7 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { equalBytes } from "../../core/bytes.js";
+import { isIndexLeaf, parseIndexLeaf } from "../../core/chain-index.js";
 import { parseCheckpoint } from "../../core/checkpoint.js";
 import { leafHash } from "../../core/merkle.js";
 import { openNote } from "../../core/note.js";
@@ -22,6 +23,7 @@ import {
   type TestLogDatabase,
   testVerifier,
 } from "../helpers/log-harness.js";
+import { LogLayout } from "./log-layout.js";
 
 const root = testKey("root");
 const bridge = testKey("bridge");
@@ -29,6 +31,27 @@ const bridge = testKey("bridge");
 function ok(r: SubmitResult | undefined): SubmitOk {
   if (!r || "error" in r) throw new Error(`expected success, got ${r && "error" in r ? r.error.code : r}`);
   return r;
+}
+
+/**
+ * The leaf hash at every log index below `size`: an event's from the model History, an index
+ * leaf's from the stored bytes, once they are checked to be the index leaf due there (a log.index
+ * leaf that says it sits at that index).
+ */
+async function expectedLeafHashes(store: LogStore, layout: LogLayout, h: History, size: number) {
+  const out: Uint8Array[] = [];
+  const stored = await store.readEntries(0, size);
+  for (let i = 0; i < size; i++) {
+    const at = layout.historyIndex(i);
+    if (at !== undefined) {
+      out.push(h.entries[at]!.leafHash);
+      continue;
+    }
+    expect(isIndexLeaf(stored[i]!)).toBe(true);
+    expect(parseIndexLeaf(stored[i]!).size).toBe(i);
+    out.push(leafHash(stored[i]!));
+  }
+  return out;
 }
 
 describe.each(BACKENDS)("log storage on %s", (backend) => {
@@ -59,24 +82,28 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
 
   it("appended events read back byte for byte, with proofs from stored tiles", async () => {
     const h = new History();
+    const layout = new LogLayout();
     const { store, sequencer } = await startSequencer(database, { history: h });
     const setup = [
       h.append(h.orgCreate("acme", { admins: [root] })).envelope,
       h.append(h.grantIssue("acme", { id: "scim", delegate: bridge, ops: ["account.invite"] }, admin(root)))
         .envelope,
     ];
-    expect((await sequencer.submit(items(...setup))).map((r) => ok(r).index)).toEqual([0, 1]);
+    expect((await sequencer.submit(items(...setup))).map((r) => ok(r).index)).toEqual(layout.batch(2));
     // Enough accounts to fill a level-0 tile and start the next.
     const invites = [];
     for (let i = 0; i < 300; i++)
       invites.push(h.append(h.invite("acme", `user${i}`, delegate(bridge, "scim"))).envelope);
     const results = await sequencer.submit(items(...invites));
+    // One batch (under the batch size): 300 events, then its index leaf.
+    expect(results.map((r) => ok(r).index)).toEqual(layout.batch(300));
+    const size = layout.size;
     const last = ok(results[results.length - 1]);
-    expect(last.treeSize).toBe(302);
+    expect(last.treeSize).toBe(size);
 
     const cp = await store.latestCheckpoint();
     const c = parseCheckpoint(openNote(cp!.note, [testVerifier()]).body);
-    expect(c.size).toBe(302);
+    expect(c.size).toBe(size);
     for (const r of results.map(ok)) {
       checkInclusion(
         r.leafHash,
@@ -87,46 +114,61 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
       );
     }
 
-    const got = await store.readEntries(0, 302);
-    expect(got).toHaveLength(302);
-    for (const [i, e] of h.entries.entries()) expect(equalBytes(got[i]!, e.leaf)).toBe(true);
-    expect(await store.readEntries(300, 10)).toHaveLength(2);
-    const e7 = await store.getEntry(7);
+    const got = await store.readEntries(0, size);
+    expect(got).toHaveLength(size);
+    // Every event at its log index; between the batches, their index leaves.
+    for (const [i, e] of h.entries.entries()) expect(equalBytes(got[layout.index(i)]!, e.leaf)).toBe(true);
+    for (const i of layout.indexLeaves) {
+      expect(isIndexLeaf(got[i]!)).toBe(true);
+      expect(parseIndexLeaf(got[i]!).size).toBe(i);
+    }
+    expect(await store.readEntries(size - 2, 10)).toHaveLength(2);
+    const e7 = await store.getEntry(layout.index(7));
     expect(equalBytes(e7!.envelope, h.entries[7]!.leaf)).toBe(true);
     expect(equalBytes(e7!.leafHash, leafHash(e7!.envelope))).toBe(true);
-    expect(await store.getEntry(302)).toBeUndefined();
-    expect(await store.findLeaf(h.entries[123]!.leafHash)).toBe(123);
+    expect(await store.getEntry(size)).toBeUndefined();
+    expect(await store.findLeaf(h.entries[123]!.leafHash)).toBe(layout.index(123));
+    expect(await store.findLeaf(leafHash(got[size - 1]!))).toBe(size - 1);
     expect(await store.findLeaf(new Uint8Array(32))).toBeUndefined();
 
     const full = await store.readTile(0, 0);
     expect(full).toHaveLength(TILE_WIDTH * 32);
-    expect(equalBytes(full!.subarray(5 * 32, 6 * 32), h.entries[5]!.leafHash)).toBe(true);
-    expect(await store.readTile(0, 1)).toHaveLength((302 - 256) * 32);
+    const at5 = layout.index(5);
+    expect(equalBytes(full!.subarray(at5 * 32, (at5 + 1) * 32), h.entries[5]!.leafHash)).toBe(true);
+    expect(await store.readTile(0, 1)).toHaveLength((size - 256) * 32);
     expect(await store.readTile(1, 0)).toHaveLength(32);
 
-    // Proofs at the latest size and at an earlier published size, from a fresh store (no cache).
+    // Proofs at the latest size and at an earlier published size, from a fresh store (no cache):
+    // the first and a middle event, the last event and the index leaf after it, and the first
+    // batch's last event.
     const cold = new LogStore(database);
-    for (const [index, size] of [
-      [0, 302],
-      [255, 302],
-      [301, 302],
-      [1, 2],
+    const hashes = await expectedLeafHashes(cold, layout, h, size);
+    const [firstSize] = layout.sizes;
+    for (const [index, at] of [
+      [0, size],
+      [255, size],
+      [size - 2, size],
+      [size - 1, size],
+      [1, firstSize!],
     ] as const) {
-      const proof = await proveInclusion(index, size, cold.hashReader(size));
-      const at = await cold.checkpointAt(size);
-      checkInclusion(h.entries[index]!.leafHash, index, size, proof, at!.root);
+      const proof = await proveInclusion(index, at, cold.hashReader(at));
+      const cpAt = await cold.checkpointAt(at);
+      checkInclusion(hashes[index]!, index, at, proof, cpAt!.root);
     }
 
-    expect(await store.getOrg("acme")).toEqual(h.state.org("acme"));
-    expect(await store.getAccount("acme", "user42")).toEqual(h.state.account("acme", "user42"));
+    // The model's state records hold History indices: compare them at the log's.
+    expect(await store.getOrg("acme")).toEqual(layout.org(h.state.org("acme")));
+    expect(await store.getAccount("acme", "user42")).toEqual(
+      layout.account(h.state.account("acme", "user42")),
+    );
     expect(await store.getAccount("acme", "nobody")).toBeUndefined();
     expect(await store.getOrg("nobody")).toBeUndefined();
     expect(await store.orgEvents("acme")).toEqual([
-      { index: 0, leafHash: h.entries[0]!.leafHash, type: "org.create", seq: 0 },
-      { index: 1, leafHash: h.entries[1]!.leafHash, type: "grant.issue", seq: 1 },
+      { index: layout.index(0), leafHash: h.entries[0]!.leafHash, type: "org.create", seq: 0 },
+      { index: layout.index(1), leafHash: h.entries[1]!.leafHash, type: "grant.issue", seq: 1 },
     ]);
     expect(await store.accountEvents("acme", "user42")).toEqual([
-      { index: 44, leafHash: h.entries[44]!.leafHash, type: "account.invite", seq: 0 },
+      { index: layout.index(44), leafHash: h.entries[44]!.leafHash, type: "account.invite", seq: 0 },
     ]);
 
     await sequencer.stop();
@@ -135,22 +177,36 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
 
   it("survives a restart: state, tiles and checkpoint intact, and the log keeps growing from them", async () => {
     const h = new History();
+    const layout = new LogLayout();
     const alice = testKey("alice-laptop");
     let { sequencer } = await startSequencer(database, { history: h });
-    await sequencer.submit(items(h.append(h.orgCreate("acme", { admins: [root] })).envelope));
+    const indices = async (envelopes: ReturnType<History["invite"]>[]) =>
+      (await sequencer.submit(items(...envelopes))).map((r) => ok(r).index);
+    expect(await indices([h.append(h.orgCreate("acme", { admins: [root] })).envelope])).toEqual(
+      layout.batch(1),
+    );
     const batch = [];
     for (let i = 0; i < 260; i++) batch.push(h.append(h.invite("acme", `u${i}`, admin(root))).envelope);
-    await sequencer.submit(items(...batch));
-    await sequencer.submit(items(h.append(h.keyAdd("acme", "u3", alice)).envelope));
+    expect(await indices(batch)).toEqual(layout.batch(260));
+    expect(await indices([h.append(h.keyAdd("acme", "u3", alice)).envelope])).toEqual(layout.batch(1));
     await sequencer.stop();
     const before = await checkLog(database, { verifier: testVerifier(), expect: h });
+    expect(before.size).toBe(layout.size);
     await database.close();
 
     database = await tdb.open();
     const store = new LogStore(database);
-    expect(await store.treeSize()).toBe(262);
+    expect(await store.treeSize()).toBe(layout.size);
     expect(equalBytes((await store.latestCheckpoint())!.root, before.root)).toBe(true);
-    expect(await store.getAccount("acme", "u3")).toEqual(h.state.account("acme", "u3"));
+    expect(await store.getAccount("acme", "u3")).toEqual(layout.account(h.state.account("acme", "u3")));
+    // The index of chain heads, rebuilt from the reopened state tables, is the one the last
+    // index leaf committed to.
+    const rebuilt = await store.chainIndex.atHead();
+    expect(rebuilt.size).toBe(layout.size);
+    const lastLeaf = parseIndexLeaf((await store.getEntry(layout.size - 1))!.envelope);
+    expect(lastLeaf.size).toBe(layout.size - 1);
+    expect(equalBytes(rebuilt.trie.root(), lastLeaf.root)).toBe(true);
+    expect(equalBytes(rebuilt.trie.root(), layout.trie(h).root())).toBe(true);
     await checkLog(database, { verifier: testVerifier(), expect: h, previous: before });
 
     // The restarted sequencer continues from the stored edge tiles and state.
@@ -158,40 +214,56 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
     const r = await sequencer.submit(
       items(h.append(h.keyAdd("acme", "u3", testKey("alice-phone"), { by: self(alice) })).envelope),
     );
-    expect(ok(r[0]).index).toBe(262);
+    // Right after the last index leaf of before the restart.
+    expect(ok(r[0]).index).toBe(before.size);
+    expect(ok(r[0]).index).toBe(layout.batch(1)[0]);
+    expect(ok(r[0]).treeSize).toBe(layout.size);
     await sequencer.stop();
     await checkLog(database, { verifier: testVerifier(), expect: h, previous: before });
-    expect((await store.getAccount("acme", "u3"))?.keys["alice-phone"]?.pub).toBe(testKey("alice-phone").pub);
+    // Its new key among them (the model's record has it, at the log's index).
+    expect(await store.getAccount("acme", "u3")).toEqual(layout.account(h.state.account("acme", "u3")));
   });
 
   it("a warm tile cache never answers a larger tree from a partial tile cached at a smaller one", async () => {
     const h = new History();
+    const layout = new LogLayout();
     const { store, sequencer } = await startSequencer(database, { history: h });
     await sequencer.submit(items(h.append(h.orgCreate("acme", { admins: [root] })).envelope));
+    layout.batch(1);
     const grow = async (n: number) => {
       const batch = [];
       for (let i = 0; i < n; i++)
         batch.push(h.append(h.invite("acme", `u${h.entries.length}`, admin(root))).envelope);
-      for (const r of await sequencer.submit(items(...batch))) ok(r);
+      const results = await sequencer.submit(items(...batch));
+      expect(results.map((r) => ok(r).index)).toEqual(layout.batch(n));
+      return layout.size;
     };
+    let hashes: Uint8Array[] = [];
     const proveAll = async (size: number) => {
       const at = await store.checkpointAt(size);
       // Every leaf, so that every partial tile of this size is read and hashed into the cache.
       for (let index = 0; index < size; index++) {
         const proof = await proveInclusion(index, size, store.hashReader(size));
-        checkInclusion(h.entries[index]!.leafHash, index, size, proof, at!.root);
+        checkInclusion(hashes[index]!, index, size, proof, at!.root);
       }
     };
-    // 40 leaves (partial level-0 tile), then 300 (one full tile and a new partial one), then
-    // 520 (a second full tile, a level-1 tile of width 2): each time the same store, warm.
-    await grow(39);
-    await proveAll(40);
-    await grow(260);
-    await proveAll(300);
-    await proveAll(40);
-    await grow(220);
-    await proveAll(520);
-    await proveAll(300);
+    // Each batch ends with its index leaf, so the sizes are: 42 leaves (a partial level-0 tile),
+    // then 303 (one full tile and a new partial one), then 524 (a second full tile, a level-1
+    // tile of width 2): each time the same store, warm.
+    const small = await grow(39);
+    hashes = await expectedLeafHashes(store, layout, h, small);
+    expect(small).toBeLessThan(256);
+    await proveAll(small);
+    const middle = await grow(260);
+    expect(Math.floor(middle / 256)).toBe(1);
+    hashes = await expectedLeafHashes(store, layout, h, middle);
+    await proveAll(middle);
+    await proveAll(small);
+    const large = await grow(220);
+    expect(Math.floor(large / 256)).toBe(2);
+    hashes = await expectedLeafHashes(store, layout, h, large);
+    await proveAll(large);
+    await proveAll(middle);
     await sequencer.stop();
   });
 

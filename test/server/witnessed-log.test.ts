@@ -14,6 +14,7 @@ import { type RunningWitness, startWitness, stopWitness } from "../../witness/ma
 import { History, testKey } from "../helpers/events.js";
 import { tempDir, witnessKey } from "../witness/helpers.js";
 import { createStorage, startTestServer, type TestServer, type TestStorage } from "./http-harness.js";
+import { LogLayout } from "./log-layout.js";
 
 const ORIGIN = "test.trustlog.example/log";
 const disposers: (() => Promise<void>)[] = [];
@@ -89,13 +90,15 @@ describe("a log with three witnesses", () => {
 
     const post = await s.post(h.append(h.orgCreate("acme", { admins: [root] })).envelope);
     expect(post.status).toBe(200);
-    const cp = await until("three cosignatures at size 1", async () => {
+    // One event, then its batch's index leaf.
+    const { size } = new LogLayout(1);
+    const cp = await until(`three cosignatures at size ${size}`, async () => {
       const v = await served(s, logVkey, ws);
-      return v.size === 1 && v.cosigners.length === 3 ? v : undefined;
+      return v.size === size && v.cosigners.length === 3 ? v : undefined;
     });
     expect(cp.cosigners).toEqual(["witness-0.test", "witness-1.test", "witness-2.test"]);
     // Each witness recorded exactly that checkpoint.
-    for (const w of ws) expect((await w.store.get(ORIGIN))?.size).toBe(1);
+    for (const w of ws) expect((await w.store.get(ORIGIN))?.size).toBe(size);
 
     // The log publishes what clients pin: its key, the witnesses and the quorum.
     const log = await s.getJson("/v1/log");
@@ -106,7 +109,7 @@ describe("a log with three witnesses", () => {
     await s.stop();
     s = await logWith(storage, { witnesses: [], quorum: 0 });
     const again = await served(s, logVkey, ws);
-    expect(again.size).toBe(1);
+    expect(again.size).toBe(size);
     expect(again.cosigners).toHaveLength(3);
   });
 
@@ -121,19 +124,24 @@ describe("a log with three witnesses", () => {
       config: { witnesses: witnessConfig([w0!]), witnessRefreshSeconds: 0 },
     });
     disposers.push(() => s.stop());
+    const layout = new LogLayout();
     expect((await s.post(h2.append(h2.orgCreate("acme", { admins: [root] })).envelope)).status).toBe(200);
-    await until("cosigned size 1", async () =>
-      (await w0!.store.get(ORIGIN))?.size === 1 ? true : undefined,
+    layout.batch(1);
+    const first = layout.size;
+    await until(`cosigned size ${first}`, async () =>
+      (await w0!.store.get(ORIGIN))?.size === first ? true : undefined,
     );
     for (let i = 0; i < 5; i++) {
-      expect((await s.post(h2.append(h2.invite("acme", `u${i}`, { admin: root })).envelope)).status).toBe(
-        200,
-      );
+      const r = await s.post(h2.append(h2.invite("acme", `u${i}`, { admin: root })).envelope);
+      expect(r.status).toBe(200);
+      // One request, one batch: the invite and an index leaf.
+      expect(r.json.results[0].index).toBe(layout.batch(1)[0]);
     }
     // The witness only ever moves forward along consistency proofs from what it cosigned.
-    const v = await until("cosigned size 6", async () => {
+    const last = layout.size;
+    const v = await until(`cosigned size ${last}`, async () => {
       const x = await served(s, logVkey, [w0!]);
-      return x.size === 6 && x.cosigners.length === 1 ? x : undefined;
+      return x.size === last && x.cosigners.length === 1 ? x : undefined;
     });
     expect(v.cosigners).toEqual(["witness-0.test"]);
   });
@@ -168,7 +176,9 @@ describe("a log that publishes only witnessed checkpoints", () => {
     const first = await s.post(h3.append(h3.orgCreate("acme", { admins: [root] })).envelope);
     expect(first.status).toBe(200);
     const firstCp = openNote(first.json.checkpoint, [parseVerifierKey(logVkey)]);
-    expect(parseCheckpoint(firstCp.body).size).toBe(1);
+    // One event, then its batch's index leaf.
+    const layout = new LogLayout(1);
+    expect(parseCheckpoint(firstCp.body).size).toBe(layout.size);
     expect((await s.request("/checkpoint")).status).toBe(404);
 
     // The second witness comes up on its port; the idle refresh brings it the checkpoint.
@@ -178,7 +188,7 @@ describe("a log that publishes only witnessed checkpoints", () => {
       const x = await served(s, logVkey, [w0!, w1]);
       return x.status === 200 ? x : undefined;
     });
-    expect(v.size).toBe(1);
+    expect(v.size).toBe(layout.size);
     expect(v.cosigners).toEqual(["witness-0.test", "witness-1.test"]);
 
     // Now writes are answered with a cosigned checkpoint that covers them.
@@ -189,6 +199,7 @@ describe("a log that publishes only witnessed checkpoints", () => {
       ...[w0!, w1].map((w) => parseVerifierKey(w.vkey)),
     ]);
     expect(opened.verified).toHaveLength(3);
-    expect(parseCheckpoint(opened.body).size).toBe(2);
+    expect(second.json.results[0].index).toBe(layout.batch(1)[0]);
+    expect(parseCheckpoint(opened.body).size).toBe(layout.size);
   });
 });
