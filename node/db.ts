@@ -5,8 +5,16 @@
 // Durability: with PostgreSQL a committed transaction is durable when `commit` returns (the
 // server's default synchronous_commit). PGlite writes its data directory through Node's file
 // system; it is meant for a single process and for trying trustlog out, not for production.
+//
+// Faults: when PostgreSQL goes away (a restart, a failover, pg_terminate_backend), queries fail
+// with errors `isDatabaseUnavailable` recognises; callers answer them as retryable (HTTP 503),
+// and the pool reconnects by itself on the next query. postgres-js 3.4.9 needs help for that
+// (GuardedSocket below): on its own, a backend that dies mid-transaction either throws an
+// uncaught TypeError that kills the process or leaves the connection wedged for good.
 
+import { EventEmitter } from "node:events";
 import { mkdirSync } from "node:fs";
+import { connect as netConnect, type Socket } from "node:net";
 import { PGlite } from "@electric-sql/pglite";
 import { sql as dsql } from "drizzle-orm";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
@@ -15,6 +23,7 @@ import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
+import { TrustlogError } from "../core/errors.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: the two drivers' result kinds differ; callers use the shared query builder.
 export type Drizzle = PgDatabase<PgQueryResultHKT, any>;
@@ -44,11 +53,19 @@ export interface OpenOptions {
 
 export async function openDatabase(opts: OpenOptions): Promise<Database> {
   if (opts.url) {
-    const client = postgres(opts.url, {
+    const options: postgres.Options<never> = {
       max: opts.max ?? 10,
       onnotice: () => {},
       ...(opts.schema ? { connection: { search_path: opts.schema } } : {}),
-    });
+    };
+    // The parsed options say whether the connection is TLS (from the URL or PGSSLMODE): TLS is
+    // layered by postgres-js on a socket of its own making, so the guard is for plain TCP only.
+    const plain = !postgres(opts.url, options).options.ssl;
+    // `socket` is a documented option ("Custom socket" in the driver's README) its types omit.
+    const client = postgres(
+      opts.url,
+      plain ? ({ ...options, socket: guardedSocket } as postgres.Options<never>) : options,
+    );
     const db = drizzlePostgres(client) as unknown as Drizzle;
     return {
       kind: "postgres",
@@ -88,7 +105,226 @@ export async function runMigrations(database: Database, folder: string): Promise
   }
 }
 
-/** Checks the database answers (for readiness probes). */
-export async function ping(database: Database): Promise<void> {
-  await database.db.execute(dsql`select 1`);
+/**
+ * Checks the database answers (for readiness probes) within `timeoutMs`: a database that does
+ * not answer at all (a partition) must not hold the probe until the driver's connect timeout.
+ */
+export async function ping(database: Database, timeoutMs = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      database.db.execute(dsql`select 1`),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(Object.assign(new Error("the database did not answer"), { code: "CONNECT_TIMEOUT" })),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// Codes of the driver and of Node's sockets that mean "the connection is gone or cannot be
+// made": nothing is wrong with the request, the same query may succeed once PostgreSQL is back.
+const CONNECTION_CODES = new Set([
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  "CONNECT_TIMEOUT",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "ERR_STREAM_DESTROYED",
+  // SQLSTATE: admin_shutdown (pg_terminate_backend, a fast shutdown), crash_shutdown,
+  // cannot_connect_now (starting up, shutting down, recovering), too_many_connections.
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+]);
+
+/**
+ * Whether `err` (or an error it wraps: drizzle wraps driver errors as `cause`) means the
+ * database is unreachable for now, as opposed to a query the database refused: SQLSTATE class
+ * 08 (connection exception), the shutdown codes, a database not accepting connections, and
+ * the driver's and sockets' connection errors. Such errors are retryable.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 8; depth++) {
+    const { code, routine } = e as { code?: unknown; routine?: unknown };
+    if (typeof code === "string") {
+      if (CONNECTION_CODES.has(code) || /^08[0-9A-Z]{3}$/.test(code)) return true;
+      // ALTER DATABASE … ALLOW_CONNECTIONS false: "database … is not currently accepting connections".
+      if (code === "55000" && routine === "CheckMyDatabase") return true;
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * The error to answer with when `isDatabaseUnavailable(cause)`: code DATABASE_UNAVAILABLE,
+ * answered 503 with Retry-After, like every pushback.
+ */
+export function databaseUnavailable(cause: unknown): TrustlogError {
+  return new TrustlogError("DATABASE_UNAVAILABLE", "the database cannot be reached; retry", {
+    cause: String(cause),
+  });
+}
+
+/**
+ * A fault in the database driver that escaped every caller (see GuardedSocket): postgres-js
+ * writes from timers, so such an error surfaces as an uncaught exception whose stack runs
+ * through the driver's own files. Entry points use this to log it and keep serving instead of
+ * exiting; any other uncaught exception still ends the process.
+ */
+export function isDriverFault(err: unknown): boolean {
+  const stack = err instanceof Error ? (err.stack ?? "") : "";
+  return /[\\/]node_modules[\\/]postgres[\\/]src[\\/]connection\.js/.test(stack);
+}
+
+/**
+ * A TCP socket for postgres-js that tells the driver its connection is gone only when the
+ * driver has no write in flight, so the driver never writes to a connection it has forgotten.
+ *
+ * postgres-js 3.4.9 batches small writes behind setImmediate and forgets its socket in its
+ * 'close' handler (porsager/postgres#1154, #1208). When a backend dies in a transaction, the
+ * failed query makes `begin` send its own ROLLBACK after that handler ran: the batched write
+ * then dereferences the forgotten socket from a timer, an uncaught TypeError. And a write still
+ * batched when 'close' arrives is cancelled without its timer being reset, after which the
+ * connection never sends anything again: every later query on it waits for the connect timeout
+ * and fails, for ever. Here the real socket's close reaches the driver in two steps:
+ *   1. at once as 'error': the driver fails the queries in flight, and a transaction writes its
+ *      ROLLBACK into this socket, which still exists for the driver;
+ *   2. 'close' from inside the driver's next write to it (its batching state is reset right
+ *      after, when that write returns), or else once no write can be batched anywhere: from an
+ *      immediate that finds no other immediate pending (QuietCloser).
+ * 'close' always says "no error", so that the driver also fails what was sent after the 'error'
+ * (its own ROLLBACK) instead of carrying it over to the next session.
+ */
+class GuardedSocket extends EventEmitter {
+  /** Read by the driver for its error messages. */
+  readonly host: string;
+  readonly port: number;
+  private readonly socket: Socket;
+  private failure: Error | undefined;
+  private dead = false;
+  private closed = false;
+  /** The driver ended or destroyed the connection itself: nothing in flight to fail. */
+  private requested = false;
+
+  constructor(target: { path?: string; host: string; port: number }) {
+    super();
+    this.host = target.host;
+    this.port = target.port;
+    this.socket = target.path ? netConnect(target.path) : netConnect(target.port, target.host);
+    this.socket.on("data", (data) => this.emit("data", data));
+    this.socket.on("drain", () => this.emit("drain"));
+    this.socket.on("error", (err) => {
+      this.failure ??= err;
+    });
+    this.socket.on("close", () => this.die());
+  }
+
+  get readyState(): string {
+    return this.closed ? "closed" : this.socket.readyState;
+  }
+
+  setKeepAlive(enable?: boolean, delay?: number): this {
+    this.socket.setKeepAlive(enable, delay);
+    return this;
+  }
+
+  write(chunk: Uint8Array, callback?: (err?: Error | null) => void): boolean {
+    if (!this.dead) return this.socket.write(chunk, callback);
+    this.close();
+    if (callback) process.nextTick(callback, this.failure ?? connectionClosed(this));
+    return true;
+  }
+
+  end(data?: Uint8Array): this {
+    this.requested = true;
+    if (data) this.socket.end(data);
+    else this.socket.end();
+    return this;
+  }
+
+  destroy(): this {
+    this.requested = true;
+    this.socket.destroy();
+    return this;
+  }
+
+  /** Passes 'close' on to the driver, once. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    quietCloser.forget(this);
+    this.emit("close", false);
+  }
+
+  private die(): void {
+    this.dead = true;
+    if (!this.requested && this.listenerCount("error") > 0) {
+      this.emit("error", this.failure ?? connectionClosed(this));
+    }
+    quietCloser.add(this);
+  }
+}
+
+/**
+ * Closes dead GuardedSockets whose driver has not written to them, at a moment when no write
+ * can be batched: the driver batches with setImmediate, so when an immediate of ours runs and
+ * finds no other immediate pending, nothing is batched anywhere. (Pending ones run first, in
+ * order: if one is a write to a dead socket, that socket closes from inside it.) One immediate
+ * serves every socket waiting, so that they do not keep finding each other's.
+ */
+class QuietCloser {
+  private readonly waiting = new Set<GuardedSocket>();
+  private scheduled = false;
+
+  add(s: GuardedSocket): void {
+    this.waiting.add(s);
+    this.schedule();
+  }
+
+  forget(s: GuardedSocket): void {
+    this.waiting.delete(s);
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.waiting.size === 0) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      if (process.getActiveResourcesInfo().includes("Immediate")) return this.schedule();
+      for (const s of [...this.waiting]) s.close();
+    });
+  }
+}
+
+const quietCloser = new QuietCloser();
+
+function connectionClosed(s: { host: string; port: number }): Error {
+  return Object.assign(new Error(`write CONNECTION_CLOSED ${s.host}:${s.port}`), {
+    code: "CONNECTION_CLOSED",
+  });
+}
+
+/** The driver's `socket` option: one GuardedSocket per connection, hosts taken in turn. */
+let nextHost = 0;
+function guardedSocket(options: { host: string[]; port: number[]; path?: string | false }): GuardedSocket {
+  const i = nextHost++ % options.host.length;
+  return new GuardedSocket({
+    host: options.host[i]!,
+    port: options.port[i] ?? 5432,
+    ...(options.path ? { path: options.path } : {}),
+  });
 }

@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { TrustlogError } from "../core/errors.js";
 import { type PolicyErrorKind, policyErrorKind } from "../core/policy.js";
+import { databaseUnavailable, isDatabaseUnavailable } from "../node/db.js";
 
 // Codes of parsing and policy (core/policy.ts decides their kind, so a rule added there is
 // answered right without touching this file), then the server's own codes.
@@ -26,14 +27,17 @@ const STATUS: Record<string, ContentfulStatusCode> = {
   BAD_TILE_PATH: 400,
   OUT_OF_RANGE: 400,
   BAD_RANGE: 400,
+  UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   CHAIN_CONFLICT: 409,
   TOO_LARGE: 413,
   // Pushback: nothing is wrong with the request; retry after Retry-After.
   QUEUE_FULL: 429,
+  RATE_LIMITED: 429,
   NOT_LEADER: 503,
   SHUTTING_DOWN: 503,
   SEQUENCER_FAILED: 503,
+  DATABASE_UNAVAILABLE: 503,
   UNAVAILABLE: 503,
   INTERNAL: 500,
 };
@@ -60,10 +64,18 @@ export function errorBody(err: TrustlogError): ErrorBody {
   return body;
 }
 
-/** Answers with `{"error": {...}}`, adding Retry-After on pushback. */
+/**
+ * Answers with `{"error": {...}}`, adding Retry-After on pushback. An error that is not a
+ * TrustlogError is a bug (500 INTERNAL), unless the database could not be reached: that is
+ * pushback (503 DATABASE_UNAVAILABLE), the same request can succeed once it is back.
+ */
 export function errorResponse(c: Context, err: unknown): Response {
   const e =
-    err instanceof TrustlogError ? err : new TrustlogError("INTERNAL", "internal error; see the server log");
+    err instanceof TrustlogError
+      ? err
+      : isDatabaseUnavailable(err)
+        ? databaseUnavailable(err)
+        : new TrustlogError("INTERNAL", "internal error; see the server log");
   const status = statusOf(e.code);
   if (status === 429 || status === 503) c.header("Retry-After", String(RETRY_AFTER_SECONDS));
   return c.json({ error: errorBody(e) }, status);
