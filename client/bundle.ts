@@ -308,9 +308,13 @@ export function verifyBundle(bundle: HistoryBundleJson, opts: VerifyBundleOption
     if (all[i]!.index === all[i - 1]!.index)
       throw new TrustlogError("CHAIN_BROKEN", `two events at index ${all[i]!.index}`);
   }
+  // Both lists are in index order: one pass pairs each event with the first cover after it
+  // (an org of many events must not cost events × covers).
   const covers = decodeCovers(bundle.covers, c);
+  let k = 0;
   for (const e of all) {
-    const cover = covers.find((x) => x.index > e.index);
+    while (k < covers.length && covers[k]!.index <= e.index) k++;
+    const cover = covers[k];
     if (!cover) throw bad(`no index leaf covers event ${e.index}`);
     try {
       checkCoveredTime(e.envelope.event, cover.leaf.time);

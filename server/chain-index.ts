@@ -14,7 +14,7 @@
 import { and, asc, gte, lt, ne } from "drizzle-orm";
 import { chainKey, encodeChainHead, INDEX_LEAF_TYPE } from "../core/chain-index.js";
 import { ORG_EVENT_TYPES } from "../core/event.js";
-import { Trie } from "../core/mpt.js";
+import { compareTrieKeys, Trie } from "../core/mpt.js";
 import type { Database } from "../node/db.js";
 import { accounts, entries, logHead, orgs } from "./schema.js";
 
@@ -35,11 +35,6 @@ function rowEntry(r: {
 }): Entry {
   const key = ORG_TYPES.has(r.type) ? chainKey("org", r.org) : chainKey("account", r.org, r.subject);
   return [key, encodeChainHead({ seq: r.seq, index: r.idx, leafHash: r.leafHash })];
-}
-
-function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
-  return 0;
 }
 
 export class ChainIndexCache {
@@ -106,7 +101,7 @@ export class ChainIndexCache {
       },
       { isolationLevel: "repeatable read" },
     );
-    rows.sort((x, y) => compareBytes(x[0], y[0]));
+    rows.sort((x, y) => compareTrieKeys(x[0], y[0]));
     const trie = Trie.fromSorted(rows);
     this.remember(size, trie);
     return { size, trie };

@@ -275,14 +275,14 @@ export class LogStore {
     }[]
   > {
     if (positions.length === 0) return [];
-    const rows = await this.db.execute<{ idx: unknown }>(sql`
+    const rows = await this.db.execute(sql`
       select e.idx, e.leaf_hash, e.envelope, e.org, e.subject, e.seq, e.type
       from ${entries} e
       join unnest(${sql.param(positions.map((p) => p.org))}::text[],
                   ${sql.param(positions.map((p) => p.subject))}::text[],
                   ${sql.param(positions.map((p) => String(p.seq)))}::text[]) as x(o, s, q)
         on e.org = x.o and e.subject = x.s and e.seq = x.q::bigint`);
-    const list = (Array.isArray(rows) ? rows : (rows as unknown as { rows: unknown[] }).rows) as {
+    const list = rawRows<{
       idx: string | number;
       leaf_hash: Uint8Array;
       envelope: Uint8Array;
@@ -290,8 +290,7 @@ export class LogStore {
       subject: string;
       seq: string | number;
       type: string;
-    }[];
-    const bytes = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    }>(rows);
     return list.map((r) => ({
       index: Number(r.idx),
       leafHash: bytes(r.leaf_hash),
@@ -317,12 +316,7 @@ export class LogStore {
         where idx > x.i::bigint and idx < ${size} and type = 'log.index'
         order by idx limit 1) l
       order by l.idx`);
-    const list = (Array.isArray(rows) ? rows : (rows as unknown as { rows: unknown[] }).rows) as {
-      idx: string | number;
-      leaf_hash: Uint8Array;
-      envelope: Uint8Array;
-    }[];
-    const bytes = (b: Uint8Array) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    const list = rawRows<{ idx: string | number; leaf_hash: Uint8Array; envelope: Uint8Array }>(rows);
     return list.map((r) => ({
       index: Number(r.idx),
       leafHash: bytes(r.leaf_hash),
@@ -368,4 +362,14 @@ export function hashKey(h: Uint8Array): string {
   let s = "";
   for (const b of h) s += (b < 16 ? "0" : "") + b.toString(16);
   return s;
+}
+
+/** The rows of a raw `execute`: postgres-js answers an array, PGlite an object holding one. */
+function rawRows<T>(result: unknown): T[] {
+  return (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as T[];
+}
+
+/** bytea as a plain Uint8Array view (postgres-js gives Buffers). */
+function bytes(b: Uint8Array): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
