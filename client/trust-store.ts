@@ -37,11 +37,13 @@ export function emptyTrustState(): TrustState {
 }
 
 /**
- * The trust-store key of a chain. Org and account chains are namespaced apart, since an
- * account may carry its org's id (ids never contain a space or a slash... but may be equal).
+ * The trust-store key of a chain: an org's, an account's, or a sub-chain of an org's (its
+ * authority, one grant). Kinds are namespaced apart, since an account may carry its org's id
+ * (ids never contain a space, but may be equal). A sub-chain's SeenHead.seq is its position in
+ * the sub-chain.
  */
-export function headKey(kind: "org" | "account", org: string, account?: string): string {
-  return kind === "org" ? `org ${org}` : `account ${org} ${account}`;
+export function headKey(kind: "org" | "account" | "authority" | "grant", org: string, sub?: string): string {
+  return kind === "org" || kind === "authority" ? `${kind} ${org}` : `${kind} ${org} ${sub}`;
 }
 
 /**

@@ -21,6 +21,8 @@ import {
   type CompiledWitnessPolicy,
   compileWitnessPolicy,
   DEFAULT_MAX_AGE_SECONDS,
+  type ReliedStatement,
+  reliedStatements,
 } from "./witness-policy.js";
 
 export interface LogConfig extends LogKey {
@@ -34,6 +36,9 @@ export interface HistoryOptions {
   witnesses: readonly string[];
   /** How many of them must have cosigned the checkpoint. */
   quorum: number;
+  /** Auditing witnesses' vkeys, of which `auditorQuorum` (default all) must cosign too (witness-policy.ts). */
+  auditors?: readonly string[];
+  auditorQuorum?: number;
   org: string;
   store: TrustStore;
   /** Base64 leaf hash of the org's org.create, when known out of band (else pinned on first use). */
@@ -87,6 +92,8 @@ export interface VerifyKeyResult {
   cosigners: string[];
   /** The cosigners' timestamps (Unix seconds): how fresh the checkpoint is. */
   cosignedAt: Record<string, number>;
+  /** What the accepted cosignatures stated, and by whom (witness-policy.ts reliedStatements). */
+  statements: ReliedStatement[];
   /** Base64 leaf hash of the org's creation (pinned). */
   genesis: string;
   /** True when the genesis was pinned by this call (first use, nothing pinned before). */
@@ -227,25 +234,36 @@ function advanceTrust(
       `org ${opts.org} was created by a different event than the one pinned`,
     );
   }
-  const orgKey = headKey("org", opts.org);
-  const accountKey = opts.account !== undefined ? headKey("account", opts.org, opts.account) : undefined;
-  checkSeen(state, orgKey, `org ${opts.org}`, verified.orgEvents);
-  if (accountKey) checkSeen(state, accountKey, `account ${opts.account}`, verified.accountEvents);
+  // Every chain the bundle holds complete: the org's (an org's bundle only), its authority
+  // sub-chain, the grants served and the account's. Each must extend what was seen before.
+  const chains: [string, string, VerifiedEvent[]][] = [];
+  if (!verified.partialOrg) chains.push([headKey("org", opts.org), `org ${opts.org}`, verified.orgEvents]);
+  chains.push([headKey("authority", opts.org), `the authority of org ${opts.org}`, verified.authorityEvents]);
+  if (verified.partialOrg)
+    for (const [g, list] of verified.grantEvents)
+      chains.push([headKey("grant", opts.org, g), `grant ${g} of org ${opts.org}`, list]);
+  if (opts.account !== undefined)
+    chains.push([
+      headKey("account", opts.org, opts.account),
+      `account ${opts.account}`,
+      verified.accountEvents,
+    ]);
+  for (const [key, name, list] of chains) checkSeen(state, key, name, list);
 
   const cp = verified.checkpoint;
   const heads = { ...state.heads };
+  // A sub-chain's position is its place in the sub-chain, not the org seq (checkSeen's index).
   const remember = (key: string, events: VerifiedEvent[]) => {
     const last = events[events.length - 1];
     if (last)
       Object.defineProperty(heads, key, {
-        value: { seq: last.envelope.event.seq, leafHash: toBase64(last.leafHash), index: last.index },
+        value: { seq: events.length - 1, leafHash: toBase64(last.leafHash), index: last.index },
         enumerable: true,
         writable: true,
         configurable: true,
       });
   };
-  remember(orgKey, verified.orgEvents);
-  if (accountKey) remember(accountKey, verified.accountEvents);
+  for (const [key, , list] of chains) remember(key, list);
   const keep = state.checkpoint && state.checkpoint.size === cp.size;
   return {
     version: state.version,
@@ -277,7 +295,8 @@ export function activeKeys(account: { keys: ReadonlyMap<string, AccountKey> }): 
 export async function verifyKey(opts: VerifyKeyOptions): Promise<VerifyKeyResult> {
   const before = await opts.store.load(opts.log.vkey);
   const firstUse = opts.pinnedGenesis === undefined && !Object.hasOwn(before.genesis, opts.org);
-  const verified = await verifyHistory(opts);
+  const policy = compileWitnessPolicy(opts);
+  const verified = await verifyHistory(opts, policy);
   const account = verified.account!;
   const unrevokedKeys = activeKeys(account);
   const keys = account.status === "active" ? unrevokedKeys : [];
@@ -291,6 +310,10 @@ export async function verifyKey(opts: VerifyKeyOptions): Promise<VerifyKeyResult
     checkpoint: { origin: cp.origin, size: cp.size, root: toBase64(cp.root) },
     cosigners: verified.cosigners,
     cosignedAt: verified.cosignedAt,
+    statements: reliedStatements(policy, verified.cosigners, verified.cosignedAt, {
+      now: Math.floor((opts.now ?? Date.now)() / 1000),
+      maxAgeSeconds: opts.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS,
+    }),
     genesis: verified.org.genesis,
     genesisFirstUse: firstUse,
     index: { index: verified.index.size, time: verified.index.time },

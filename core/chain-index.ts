@@ -18,16 +18,24 @@ import { canonicalBytes } from "./jcs.js";
 import { leafHash as computeLeafHash } from "./merkle.js";
 import { decodeTrieProof, verifyTrieProof } from "./mpt.js";
 import { checkInclusion } from "./proof.js";
+import type { Subchain } from "./subchain.js";
 
 export const INDEX_LEAF_TYPE = "log.index";
 const KEY_DOMAIN = utf8("trustlog/index/v1");
 export const HEAD_VALUE_BYTES = 48;
 
-export type ChainKind = "org" | "account";
+/**
+ * What a trie key names: an org's chain, an account's chain, or one of the org chain's
+ * sub-chains (core/subchain.ts): its authority events, or one grant's issue and revocation.
+ */
+export type ChainKind = "org" | "account" | "authority" | "grant";
 
-/** The trie key of a chain: SHA-256("trustlog/index/v1" ‖ 0x00 ‖ kind ‖ 0x00 ‖ id). */
-export function chainKey(kind: ChainKind, org: string, account?: string): Uint8Array {
-  const id = kind === "org" ? org : `${org}/${account}`;
+/**
+ * The trie key of a chain: SHA-256("trustlog/index/v1" ‖ 0x00 ‖ kind ‖ 0x00 ‖ id), where id is
+ * the org for "org" and "authority", and org "/" account or org "/" grant for the others.
+ */
+export function chainKey(kind: ChainKind, org: string, sub?: string): Uint8Array {
+  const id = kind === "org" || kind === "authority" ? org : `${org}/${sub}`;
   return sha256(concat(KEY_DOMAIN, new Uint8Array([0]), utf8(kind), new Uint8Array([0]), utf8(id)));
 }
 
@@ -76,6 +84,18 @@ export function decodeChainHead(v: Uint8Array): ChainHead {
     return n;
   };
   return { seq: read(0), index: read(8), leafHash: v.slice(16) };
+}
+
+/** The trie value of a sub-chain: u64be(count) ‖ u64be(index of its last event) ‖ digest. */
+export function encodeSubchain(s: Subchain): Uint8Array {
+  const digest = fromBase64(s.digest);
+  if (digest.length !== 32) throw new TrustlogError("MALFORMED", "a sub-chain digest is 32 bytes");
+  return encodeChainHead({ seq: s.count, index: s.index, leafHash: digest });
+}
+
+export function decodeSubchain(v: Uint8Array): Subchain {
+  const h = decodeChainHead(v);
+  return { count: h.seq, index: h.index, digest: toBase64(h.leafHash) };
 }
 
 export interface IndexLeaf {
@@ -156,34 +176,72 @@ export interface LookupJson {
   leaf: string;
   /** Base64 hashes of its inclusion proof against the checkpoint. */
   inclusion: string[];
-  /** Base64 trie proofs (core/mpt.ts encoding) for the org chain and the account chain. */
-  org: string;
+  /** Base64 trie proofs (core/mpt.ts encoding) for the org's chain and the account's. */
+  org?: string;
   account?: string;
+  /** For an account's bounded proof: the org's authority sub-chain, and each grant it needs. */
+  authority?: string;
+  grants?: { id: string; proof: string }[];
 }
 
-export interface CheckedLookup {
-  leaf: IndexLeaf;
-  /** The proved head, or undefined when the proof shows the chain absent. */
-  org: ChainHead | undefined;
-  account?: ChainHead | undefined;
-}
+/** A chain whose head a lookup is checked for, with the head the caller's history ends at. */
+export type ClaimedChain =
+  | { kind: "org"; org: string; claimed: ChainHead | undefined }
+  | { kind: "account"; org: string; account: string; claimed: ChainHead | undefined }
+  | { kind: "authority"; org: string; claimed: Subchain | undefined }
+  | { kind: "grant"; org: string; grant: string; claimed: Subchain | undefined };
 
 function lookupBad(message: string): never {
   throw new TrustlogError("INDEX_PROOF_INVALID", message);
+}
+
+function proofText(lookup: LookupJson, c: ClaimedChain): unknown {
+  switch (c.kind) {
+    case "org":
+      return lookup.org;
+    case "account":
+      return lookup.account;
+    case "authority":
+      return lookup.authority;
+    case "grant": {
+      const list = Array.isArray(lookup.grants) ? lookup.grants : [];
+      return list.find((g) => typeof g === "object" && g !== null && g.id === c.grant)?.proof;
+    }
+  }
+}
+
+/** A chain's position and value as the trie holds them: (seq, head) or (count − 1, sub-chain). */
+function asTrieValue(c: ClaimedChain, value: ChainHead | Subchain): { at: number; bytes: Uint8Array } {
+  if (c.kind === "org" || c.kind === "account") {
+    const h = value as ChainHead;
+    return { at: h.seq, bytes: encodeChainHead(h) };
+  }
+  const s = value as Subchain;
+  return { at: s.count - 1, bytes: encodeSubchain(s) };
+}
+
+function decodeTrieValue(c: ClaimedChain, v: Uint8Array): { at: number; index: number } {
+  if (c.kind === "org" || c.kind === "account") {
+    const h = decodeChainHead(v);
+    return { at: h.seq, index: h.index };
+  }
+  const s = decodeSubchain(v);
+  return { at: s.count - 1, index: s.index };
 }
 
 /**
  * Checks a lookup against a checkpoint: the index leaf is the checkpoint's last leaf, included
  * in its tree, and the trie proofs show each chain's head (or its absence) under the leaf's root.
  * `claimed` are the heads the caller derived from the histories it was given (undefined: the
- * chain is claimed absent). Throws INDEX_PROOF_INVALID for a proof that does not verify,
- * HISTORY_TRUNCATED when the index proves a later head than the history ends at (events left
- * out), and HISTORY_FORKED when it proves another head at the same or an earlier seq, or none.
+ * chain is claimed absent); sub-chains are claimed as their folded digests (core/subchain.ts).
+ * Throws INDEX_PROOF_INVALID for a proof that does not verify or is missing, HISTORY_TRUNCATED
+ * when the index proves a later head than the history ends at (events left out), and
+ * HISTORY_FORKED when it proves another head at the same or an earlier position, or none.
  */
 export function checkLookup(
   cp: { size: number; root: Uint8Array },
   lookup: LookupJson,
-  chains: { kind: ChainKind; org: string; account?: string; claimed: ChainHead | undefined }[],
+  chains: readonly ClaimedChain[],
 ): IndexLeaf {
   if (typeof lookup !== "object" || lookup === null) lookupBad("no lookup proof");
   if (cp.size === 0 || lookup.index !== cp.size - 1)
@@ -209,54 +267,69 @@ export function checkLookup(
   } catch (e) {
     lookupBad(`index leaf not in the checkpoint's tree: ${(e as Error).message}`);
   }
-  for (const c of chains) {
-    const text = c.kind === "org" ? lookup.org : lookup.account;
-    const key = chainKey(c.kind, c.org, c.account);
-    const name = c.kind === "org" ? `org ${c.org}` : `account ${c.account}`;
-    let proof: ReturnType<typeof decodeTrieProof>;
-    try {
-      proof = decodeTrieProof(fromBase64(String(text)));
-    } catch (e) {
-      lookupBad(`${name}: the trie proof is malformed: ${(e as Error).message}`);
-    }
-    // The proof carries the leaf its path ends at: the chain's own head when present.
-    const present = proof.leaf !== undefined && equalBytes(proof.leaf.key, key);
-    const provedValue = present ? proof.leaf!.value : undefined;
-    try {
-      verifyTrieProof(leaf.root, key, provedValue, proof);
-    } catch (e) {
-      lookupBad(`${name}: the trie proof does not verify: ${(e as Error).message}`);
-    }
-    const proved = provedValue ? decodeChainHead(provedValue) : undefined;
-    const where = { kind: c.kind, org: c.org, ...(c.account !== undefined ? { account: c.account } : {}) };
-    if (!proved && !c.claimed) continue;
-    if (!proved) {
-      // A history the index does not know: a chain kept off to the side of the real log.
-      throw new TrustlogError("HISTORY_FORKED", `${name}: the log's index has no such chain`, where);
-    }
-    if (!c.claimed) {
-      throw new TrustlogError("HISTORY_TRUNCATED", `${name}: the index holds a chain the log did not serve`, {
-        ...where,
-        provedSeq: proved.seq,
-      });
-    }
-    const same =
-      proved.seq === c.claimed.seq &&
-      proved.index === c.claimed.index &&
-      equalBytes(proved.leafHash, c.claimed.leafHash);
-    if (same) continue;
-    if (proved.seq > c.claimed.seq) {
-      throw new TrustlogError(
-        "HISTORY_TRUNCATED",
-        `${name}: the history served ends at seq ${c.claimed.seq}, but the index proves seq ${proved.seq} at index ${proved.index} is the latest`,
-        { ...where, servedSeq: c.claimed.seq, provedSeq: proved.seq, provedIndex: proved.index },
-      );
-    }
+  for (const c of chains) checkChainProof(leaf, proofText(lookup, c), c);
+  return leaf;
+}
+
+function checkChainProof(leaf: IndexLeaf, text: unknown, c: ClaimedChain): void {
+  const sub = c.kind === "account" ? c.account : c.kind === "grant" ? c.grant : undefined;
+  const key = chainKey(c.kind, c.org, sub);
+  const name =
+    c.kind === "org"
+      ? `org ${c.org}`
+      : c.kind === "account"
+        ? `account ${c.account}`
+        : c.kind === "authority"
+          ? `the authority of org ${c.org}`
+          : `grant ${c.grant}`;
+  if (typeof text !== "string") lookupBad(`${name}: the lookup has no trie proof for it`);
+  let proof: ReturnType<typeof decodeTrieProof>;
+  try {
+    proof = decodeTrieProof(fromBase64(text));
+  } catch (e) {
+    lookupBad(`${name}: the trie proof is malformed: ${(e as Error).message}`);
+  }
+  // The proof carries the leaf its path ends at: the chain's own head when present.
+  const present = proof.leaf !== undefined && equalBytes(proof.leaf.key, key);
+  const provedValue = present ? proof.leaf!.value : undefined;
+  try {
+    verifyTrieProof(leaf.root, key, provedValue, proof);
+  } catch (e) {
+    lookupBad(`${name}: the trie proof does not verify: ${(e as Error).message}`);
+  }
+  let proved: { at: number; index: number } | undefined;
+  try {
+    proved = provedValue ? decodeTrieValue(c, provedValue) : undefined;
+  } catch (e) {
+    lookupBad(`${name}: ${(e as Error).message}`);
+  }
+  const where: Record<string, unknown> = { kind: c.kind, org: c.org };
+  if (c.kind === "account") where.account = c.account;
+  if (c.kind === "grant") where.grant = c.grant;
+  if (!proved && !c.claimed) return;
+  if (!proved) {
+    // A history the index does not know: a chain kept off to the side of the real log.
+    throw new TrustlogError("HISTORY_FORKED", `${name}: the log's index has no such chain`, where);
+  }
+  if (!c.claimed) {
+    throw new TrustlogError("HISTORY_TRUNCATED", `${name}: the index holds a chain the log did not serve`, {
+      ...where,
+      provedSeq: proved.at,
+    });
+  }
+  const claimed = asTrieValue(c, c.claimed);
+  if (equalBytes(claimed.bytes, provedValue!)) return;
+  const what = c.kind === "org" || c.kind === "account" ? "seq" : "event";
+  if (proved.at > claimed.at) {
     throw new TrustlogError(
-      "HISTORY_FORKED",
-      `${name}: the history served ends at seq ${c.claimed.seq} (index ${c.claimed.index}), the index proves seq ${proved.seq} at index ${proved.index}`,
-      { ...where, servedSeq: c.claimed.seq, provedSeq: proved.seq, provedIndex: proved.index },
+      "HISTORY_TRUNCATED",
+      `${name}: the history served ends at ${what} ${claimed.at}, but the index proves ${what} ${proved.at} at index ${proved.index} is the latest`,
+      { ...where, servedSeq: claimed.at, provedSeq: proved.at, provedIndex: proved.index },
     );
   }
-  return leaf;
+  throw new TrustlogError(
+    "HISTORY_FORKED",
+    `${name}: the history served ends at ${what} ${claimed.at}, the index proves another at ${what} ${proved.at} (index ${proved.index})`,
+    { ...where, servedSeq: claimed.at, provedSeq: proved.at, provedIndex: proved.index },
+  );
 }

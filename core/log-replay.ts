@@ -1,13 +1,14 @@
 // Replaying a whole log, entry by entry, the way an auditor does (client/audit.ts, server
 // fsck, and any witness that audits): every event through the policy in log order, every index
-// leaf recomputed from the heads of the chains before it, every event's time against the index
+// leaf recomputed from the heads of the chains (and sub-chains) before it, every event's time against the index
 // leaf that first covers it. A violation is recorded and replay goes on: an entry that breaks a
 // rule is not applied, so one bad entry does not hide what comes after it from the auditor.
 
 import { equalBytes, toBase64 } from "./bytes.js";
-import { encodeChainHead, eventChainKey, parseLogEntry } from "./chain-index.js";
+import { parseLogEntry } from "./chain-index.js";
 import { isTrustlogError } from "./errors.js";
 import type { KeyEvent } from "./event.js";
+import { indexEntriesOf } from "./index-entries.js";
 import { Trie } from "./mpt.js";
 import { checkCoveredTime, MemoryState } from "./policy.js";
 
@@ -54,11 +55,7 @@ export class LogReplayer {
       const r = this.state.apply(envelope, { index, leafHash });
       this.events++;
       if (envelope.event.type === "org.create" && r.org) this.orgs++;
-      const key = eventChainKey(envelope.event);
-      this.pendingHeads.set(toBase64(key), [
-        key,
-        encodeChainHead({ seq: envelope.event.seq, index, leafHash }),
-      ]);
+      for (const [key, value] of indexEntriesOf(r)) this.pendingHeads.set(toBase64(key), [key, value]);
       this.pending.push({ index, event: envelope.event });
       return [];
     } catch (e) {

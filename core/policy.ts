@@ -23,6 +23,7 @@ import {
   type KeyUse,
   parseEventTime,
 } from "./event.js";
+import { extendSubchain, type Subchain } from "./subchain.js";
 
 export interface Head {
   seq: number;
@@ -39,6 +40,8 @@ export interface Grant extends GrantIssueBody {
   issuedIndex: number;
   revokedIndex?: number;
   revokeReason?: string;
+  /** The grant's own sub-chain (its grant.issue, then its grant.revoke): core/subchain.ts. */
+  chain: Subchain;
 }
 
 export interface OrgState {
@@ -55,6 +58,11 @@ export interface OrgState {
   head: Head;
   /** Leaf hash of the org.create event: what clients pin on first use. */
   genesis: string;
+  /**
+   * The sub-chain of the org's authority events (org.create, admin.add, admin.remove):
+   * core/subchain.ts. The index commits to it so an account's proof can leave out the grants.
+   */
+  authority: Subchain;
 }
 
 export interface AccountKey {
@@ -117,6 +125,13 @@ export interface ApplyContext {
   signaturesChecked?: boolean;
   /** Admission limits (the server's); omitted on replay. */
   limits?: PolicyLimits;
+  /**
+   * The org's chain is given in part (an account's bounded proof: the authority events and the
+   * grants the account's events use), its completeness vouched for by the index's sub-chain
+   * digests, which the caller checks. Org events then need only increasing seqs, and a `prev`
+   * that matches whenever the previous seq was given too; everything else is judged as usual.
+   */
+  orgChainVouched?: boolean;
 }
 
 /** What an event changed: the records to store (fresh objects), at most one of each. */
@@ -200,11 +215,11 @@ function refuse(code: string, message: string, details?: Record<string, unknown>
 
 /** A copy of an org record: bounded by the admin limit, whatever the org's grants. */
 export function cloneOrg(o: OrgState): OrgState {
-  return { ...o, admins: [...o.admins], head: { ...o.head } };
+  return { ...o, admins: [...o.admins], head: { ...o.head }, authority: { ...o.authority } };
 }
 
 export function cloneGrant(g: Grant): Grant {
-  return { ...g, ops: [...g.ops], accounts: [...g.accounts] };
+  return { ...g, ops: [...g.ops], accounts: [...g.accounts], chain: { ...g.chain } };
 }
 
 /** A copy of an account record: bounded by the key limit. */
@@ -238,7 +253,10 @@ function coverSigners(
   }
 }
 
-function chain(event: KeyEvent, head: Head): void {
+function chain(event: KeyEvent, head: Head, vouched = false): void {
+  // A partial org chain (ApplyContext.orgChainVouched): a gap is allowed, a step back is not,
+  // so a second copy of an earlier event can never act again.
+  if (vouched && event.seq > head.seq + 1) return;
   if (event.seq !== head.seq + 1 || event.prev !== head.leafHash) {
     refuse(
       "CHAIN_CONFLICT",
@@ -300,6 +318,7 @@ function applyOrgCreate(
   envelope: Envelope,
   e: EventOf<"org.create">,
   head: Head,
+  leafHash: Uint8Array,
 ): ApplyResult {
   if (view.org(e.org)) refuse("ORG_EXISTS", `org ${e.org} already exists`);
   if (e.actor.role !== "admin") refuse("ROLE_FORBIDDEN", "org.create is signed by admins");
@@ -321,6 +340,7 @@ function applyOrgCreate(
       activeGrants: 0,
       head,
       genesis: head.leafHash,
+      authority: extendSubchain(undefined, head.index, leafHash),
     },
   };
 }
@@ -330,12 +350,14 @@ function applyOrgEvent(
   envelope: Envelope,
   event: KeyEvent,
   head: Head,
-  limits: PolicyLimits | undefined,
+  leafHash: Uint8Array,
+  ctx: ApplyContext,
 ): ApplyResult {
-  if (event.type === "org.create") return applyOrgCreate(view, envelope, event, head);
+  const limits = ctx.limits;
+  if (event.type === "org.create") return applyOrgCreate(view, envelope, event, head, leafHash);
   const prior = view.org(event.org);
   if (!prior) refuse("ORG_UNKNOWN", `org ${event.org} does not exist`);
-  chain(event, prior.head);
+  chain(event, prior.head, ctx.orgChainVouched);
   if (event.actor.role === "delegate" && (event.type === "admin.add" || event.type === "grant.issue")) {
     refuse("DELEGATE_CANNOT_ADD_KEY", `a delegate can never sign ${event.type}`);
   }
@@ -363,6 +385,7 @@ function applyOrgEvent(
         });
       }
       org.admins.push(event.body.key);
+      org.authority = extendSubchain(org.authority, head.index, leafHash);
       break;
     case "admin.remove":
       if (!org.admins.includes(event.body.key)) refuse("ADMIN_UNKNOWN", `${event.body.key} is not an admin`);
@@ -373,6 +396,7 @@ function applyOrgEvent(
         );
       }
       org.admins = org.admins.filter((k) => k !== event.body.key);
+      org.authority = extendSubchain(org.authority, head.index, leafHash);
       break;
     case "grant.issue": {
       const b = event.body;
@@ -396,6 +420,7 @@ function applyOrgEvent(
         notAfter: b.notAfter,
         note: b.note,
         issuedIndex: head.index,
+        chain: extendSubchain(undefined, head.index, leafHash),
       };
       if (b.attestation !== undefined) grant.attestation = b.attestation;
       org.activeGrants++;
@@ -408,6 +433,7 @@ function applyOrgEvent(
       const grant = cloneGrant(prior);
       grant.revokedIndex = head.index;
       grant.revokeReason = event.body.reason;
+      grant.chain = extendSubchain(grant.chain, head.index, leafHash);
       org.activeGrants--;
       return { org, grant };
     }
@@ -577,7 +603,7 @@ export function applyEvent(view: StateView, envelope: Envelope, ctx: ApplyContex
   }
   const head: Head = { seq: event.seq, leafHash: toBase64(ctx.leafHash), index: ctx.index };
   return isOrgEventType(event.type)
-    ? applyOrgEvent(view, envelope, event, head, ctx.limits)
+    ? applyOrgEvent(view, envelope, event, head, ctx.leafHash, ctx)
     : applyAccountEvent(view, envelope, event, head, ctx.limits);
 }
 

@@ -6,35 +6,28 @@
 // Where a trie comes from:
 //   - the sequencer hands over the trie of every batch it commits (remember), after COMMIT;
 //   - any process (a follower, or a leader after a restart) builds it from the derived state
-//     tables (orgs, accounts: their head columns), read in the same snapshot as log_head, in one
-//     sorted build, then catches up by applying the heads of the entries appended since;
+//     tables (orgs, grants, accounts: their head and sub-chain columns), read in the same
+//     snapshot as log_head, in one sorted build, then catches up by applying the entries
+//     appended since;
 //   - a size older than every trie held is rebuilt from the entries themselves (rare: a route
 //     serving a checkpoint far behind the head).
 
-import { and, asc, gte, lt, ne } from "drizzle-orm";
-import { chainKey, encodeChainHead, INDEX_LEAF_TYPE } from "../core/chain-index.js";
-import { ORG_EVENT_TYPES } from "../core/event.js";
+import { and, asc, gte, lt, ne, sql } from "drizzle-orm";
+import { toBase64 } from "../core/bytes.js";
+import { chainKey, encodeChainHead, encodeSubchain, INDEX_LEAF_TYPE } from "../core/chain-index.js";
+import { parseStoredEnvelope } from "../core/event.js";
+import { type ChainEventRef, IndexFolder, subchainOf } from "../core/index-entries.js";
 import { compareTrieKeys, Trie } from "../core/mpt.js";
 import type { Database } from "../node/db.js";
-import { accounts, entries, logHead, orgs } from "./schema.js";
+import { accounts, entries, grants, logHead, orgs } from "./schema.js";
 
 const KEEP = 16;
 
 type Entry = readonly [Uint8Array, Uint8Array];
 
-const ORG_TYPES = new Set<string>(ORG_EVENT_TYPES);
-
-/** Trie entry for one event row: its chain's key ↦ (seq, index, leaf hash). */
-function rowEntry(r: {
-  org: string;
-  subject: string;
-  type: string;
-  seq: number;
-  idx: number;
-  leafHash: Uint8Array;
-}): Entry {
-  const key = ORG_TYPES.has(r.type) ? chainKey("org", r.org) : chainKey("account", r.org, r.subject);
-  return [key, encodeChainHead({ seq: r.seq, index: r.idx, leafHash: r.leafHash })];
+/** Raw SQL results come as the driver's bytes (a Buffer from postgres-js). */
+function toBytes(v: Uint8Array): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
 export class ChainIndexCache {
@@ -72,9 +65,17 @@ export class ChainIndexCache {
     const { size, rows } = await db.transaction(
       async (tx) => {
         const head = await tx.select({ size: logHead.size }).from(logHead);
-        const [o, a] = await Promise.all([
+        const [o, a, g] = await Promise.all([
           tx
-            .select({ id: orgs.id, seq: orgs.headSeq, idx: orgs.headIndex, leafHash: orgs.headLeafHash })
+            .select({
+              id: orgs.id,
+              seq: orgs.headSeq,
+              idx: orgs.headIndex,
+              leafHash: orgs.headLeafHash,
+              count: orgs.authorityCount,
+              authorityIndex: orgs.authorityIndex,
+              digest: orgs.authorityDigest,
+            })
             .from(orgs),
           tx
             .select({
@@ -85,12 +86,31 @@ export class ChainIndexCache {
               leafHash: accounts.headLeafHash,
             })
             .from(accounts),
+          tx
+            .select({
+              org: grants.org,
+              id: grants.id,
+              count: grants.chainCount,
+              idx: grants.chainIndex,
+              digest: grants.chainDigest,
+            })
+            .from(grants),
         ]);
         const rows: Entry[] = [];
-        for (const r of o)
+        for (const r of o) {
           rows.push([
             chainKey("org", r.id),
             encodeChainHead({ seq: r.seq, index: r.idx, leafHash: r.leafHash }),
+          ]);
+          rows.push([
+            chainKey("authority", r.id),
+            encodeSubchain({ count: r.count, index: r.authorityIndex, digest: toBase64(r.digest) }),
+          ]);
+        }
+        for (const r of g)
+          rows.push([
+            chainKey("grant", r.org, r.id),
+            encodeSubchain({ count: r.count, index: r.idx, digest: toBase64(r.digest) }),
           ]);
         for (const r of a)
           rows.push([
@@ -122,7 +142,7 @@ export class ChainIndexCache {
     return trie;
   }
 
-  /** Applies the heads of entries [base.size, size) to base's trie. */
+  /** Applies the entries [base.size, size) to base's trie: chain heads and sub-chains. */
   private async catchUp(base: { size: number; trie: Trie }, size: number): Promise<Trie> {
     if (base.size === size) return base.trie;
     const rows = await this.database.db
@@ -133,12 +153,24 @@ export class ChainIndexCache {
         seq: entries.seq,
         idx: entries.idx,
         leafHash: entries.leafHash,
+        // Only an org event's body says which sub-chain it extends (a grant's id).
+        envelope: sql<Uint8Array | null>`case when ${entries.type} like 'grant.%' then ${entries.envelope} end`,
       })
       .from(entries)
       .where(and(gte(entries.idx, base.size), lt(entries.idx, size), ne(entries.type, INDEX_LEAF_TYPE)))
       .orderBy(asc(entries.idx));
     // Later rows of a chain overwrite earlier ones: setMany keeps the last value per key.
-    return base.trie.setMany(rows.map(rowEntry));
+    const folder = new IndexFolder((key) => base.trie.get(key));
+    const out: Entry[] = [];
+    for (const r of rows) {
+      const ref: ChainEventRef = { type: r.type, org: r.org, subject: r.subject, seq: r.seq };
+      if (r.envelope) {
+        const grant = subchainOf(parseStoredEnvelope(toBytes(r.envelope)).envelope.event);
+        if (grant?.kind === "grant") ref.grant = grant.grant;
+      }
+      out.push(...folder.entries(ref, r.idx, r.leafHash));
+    }
+    return base.trie.setMany(out);
   }
 
   /** The trie as of `size` from the entries alone (a rare path: a size older than any held). */

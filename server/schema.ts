@@ -111,6 +111,10 @@ export const orgs = pgTable("orgs", {
   headSeq: num("head_seq").notNull(),
   headLeafHash: bytea("head_leaf_hash").notNull(),
   headIndex: num("head_index").notNull(),
+  /** The authority sub-chain (core/subchain.ts): its length, last index and running digest. */
+  authorityCount: integer("authority_count").notNull(),
+  authorityIndex: num("authority_index").notNull(),
+  authorityDigest: bytea("authority_digest").notNull(),
 });
 
 /** The org's current admins; `position` keeps the order core's OrgState.admins has. */
@@ -141,6 +145,10 @@ export const grants = pgTable(
     status: text("status").notNull(),
     revokedIndex: num("revoked_index"),
     revokeReason: text("revoke_reason"),
+    /** The grant's sub-chain (core/subchain.ts): 1 or 2 events, the last index, the digest. */
+    chainCount: integer("chain_count").notNull(),
+    chainIndex: num("chain_index").notNull(),
+    chainDigest: bytea("chain_digest").notNull(),
   },
   (t) => [primaryKey({ columns: [t.org, t.id] })],
 );

@@ -17,18 +17,12 @@
 
 import { eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
-import { equalBytes, fromBase64 } from "../core/bytes.js";
-import {
-  chainKey,
-  encodeChainHead,
-  formatIndexLeaf,
-  INDEX_LEAF_TYPE,
-  isIndexLeaf,
-  parseIndexLeaf,
-} from "../core/chain-index.js";
+import { equalBytes } from "../core/bytes.js";
+import { formatIndexLeaf, INDEX_LEAF_TYPE, isIndexLeaf, parseIndexLeaf } from "../core/chain-index.js";
 import { formatCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import { type Envelope, eventSigningBytes, isOrgEventType, parseStoredEnvelope } from "../core/event.js";
+import { accountEntry, grantEntry, orgEntries, type TrieEntry } from "../core/index-entries.js";
 import { leafHash as computeLeafHash, EMPTY_ROOT, type LeafRange, subtreeHashes } from "../core/merkle.js";
 import type { Trie } from "../core/mpt.js";
 import { type NoteSigner, signNote } from "../core/note.js";
@@ -475,10 +469,10 @@ export class Sequencer {
     let changedTiles: { tile: TileId; data: Uint8Array }[] = [];
     if (accepted.length > 0) {
       // The batch's last leaf is the log's index leaf: the trie of chain heads after it.
-      const updates: [Uint8Array, Uint8Array][] = [];
-      for (const o of overlayOrgs.values()) updates.push([chainKey("org", o.id), headValue(o.head)]);
-      for (const a of overlayAccounts.values())
-        updates.push([chainKey("account", a.org, a.id), headValue(a.head)]);
+      const updates: TrieEntry[] = [];
+      for (const o of overlayOrgs.values()) updates.push(...orgEntries(o));
+      for (const g of overlayGrants.values()) updates.push(grantEntry(g));
+      for (const a of overlayAccounts.values()) updates.push(accountEntry(a));
       const trie = head.trie.setMany(updates);
       const indexTime = Math.max(now, head.indexTime);
       const indexLeaf = formatIndexLeaf({
@@ -628,10 +622,6 @@ export class Sequencer {
       await this.opts.faults?.beforeCommit?.(next.size, tx);
     });
   }
-}
-
-function headValue(h: { seq: number; index: number; leafHash: string }): Uint8Array {
-  return encodeChainHead({ seq: h.seq, index: h.index, leafHash: fromBase64(h.leafHash) });
 }
 
 /** Whether two envelopes carry the same event (the signed bytes), whatever their signatures. */

@@ -54,6 +54,7 @@ export async function loadOrgs(db: Tx, ids: readonly string[]): Promise<Map<stri
       activeGrants: active.get(r.id) ?? 0,
       head: { seq: r.headSeq, leafHash: toBase64(r.headLeafHash), index: r.headIndex },
       genesis: toBase64(r.genesis),
+      authority: { count: r.authorityCount, index: r.authorityIndex, digest: toBase64(r.authorityDigest) },
     });
   }
   for (const a of adminRows) out.get(a.org)?.admins.push(toBase64(a.key));
@@ -90,6 +91,7 @@ export async function loadGrants(
       notAfter: g.notAfter,
       note: g.note,
       issuedIndex: g.issuedIndex,
+      chain: { count: g.chainCount, index: g.chainIndex, digest: toBase64(g.chainDigest) },
     };
     if (g.attestation !== null) grant.attestation = g.attestation;
     if (g.revokedIndex !== null) grant.revokedIndex = g.revokedIndex;
@@ -198,6 +200,9 @@ export async function saveState(
           headSeq: o.head.seq,
           headLeafHash: fromBase64(o.head.leafHash),
           headIndex: o.head.index,
+          authorityCount: o.authority.count,
+          authorityIndex: o.authority.index,
+          authorityDigest: fromBase64(o.authority.digest),
         })),
       )
       .onConflictDoUpdate({
@@ -208,6 +213,9 @@ export async function saveState(
           headSeq: sql`excluded.head_seq`,
           headLeafHash: sql`excluded.head_leaf_hash`,
           headIndex: sql`excluded.head_index`,
+          authorityCount: sql`excluded.authority_count`,
+          authorityIndex: sql`excluded.authority_index`,
+          authorityDigest: sql`excluded.authority_digest`,
         },
       });
     await tx.delete(orgAdmins).where(inArray(orgAdmins.org, ids));
@@ -231,6 +239,9 @@ export async function saveState(
       status: g.revokedIndex === undefined ? "active" : "revoked",
       revokedIndex: g.revokedIndex ?? null,
       revokeReason: g.revokeReason ?? null,
+      chainCount: g.chain.count,
+      chainIndex: g.chain.index,
+      chainDigest: fromBase64(g.chain.digest),
     }));
     await insertChunked(grantRows, (c) =>
       tx
@@ -242,6 +253,9 @@ export async function saveState(
             status: sql`excluded.status`,
             revokedIndex: sql`excluded.revoked_index`,
             revokeReason: sql`excluded.revoke_reason`,
+            chainCount: sql`excluded.chain_count`,
+            chainIndex: sql`excluded.chain_index`,
+            chainDigest: sql`excluded.chain_digest`,
           },
         }),
     );

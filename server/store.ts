@@ -16,7 +16,7 @@ import type { AccountState, Grant, OrgState } from "../core/policy.js";
 import { FULL_TILE_BYTES, TileCache, type TileId, tileHashReader } from "../core/tiles.js";
 import { type Database, runMigrations } from "../node/db.js";
 import { ChainIndexCache } from "./chain-index.js";
-import { checkpoints, cosignatures, entries, logHead, tiles } from "./schema.js";
+import { checkpoints, cosignatures, entries, grants, logHead, tiles } from "./schema.js";
 import { accountKey, loadAccounts, loadOrgGrants, loadOrgs } from "./state-cache.js";
 
 /** The server's SQL migrations, found next to this module whatever the working directory. */
@@ -345,6 +345,37 @@ export class LogStore {
       .where(and(eq(entries.org, org), eq(entries.subject, id)))
       .orderBy(asc(entries.seq));
     return rows.filter((r) => !(ORG_EVENT_TYPES as readonly string[]).includes(r.type));
+  }
+
+  /** The org's authority events (org.create, admin.add, admin.remove) in chain order. */
+  async authorityEvents(org: string): Promise<EventRef[]> {
+    return this.db
+      .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
+      .from(entries)
+      .where(
+        and(
+          eq(entries.org, org),
+          eq(entries.subject, org),
+          inArray(entries.type, ["org.create", "admin.add", "admin.remove"]),
+        ),
+      )
+      .orderBy(asc(entries.seq));
+  }
+
+  /** The events (grant.issue, then any grant.revoke) of each named grant of an org, in log order. */
+  async grantEvents(org: string, ids: readonly string[]): Promise<EventRef[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.db
+      .select({ issued: grants.issuedIndex, revoked: grants.revokedIndex })
+      .from(grants)
+      .where(and(eq(grants.org, org), inArray(grants.id, [...new Set(ids)])));
+    const indices = rows.flatMap((r) => (r.revoked === null ? [r.issued] : [r.issued, r.revoked]));
+    if (indices.length === 0) return [];
+    return this.db
+      .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
+      .from(entries)
+      .where(inArray(entries.idx, indices))
+      .orderBy(asc(entries.idx));
   }
 
   /** The org's own events (org.create, admin.*, grant.*) in chain order. */

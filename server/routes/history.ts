@@ -1,13 +1,17 @@
 // History proof bundles (docs/client.md): everything a client needs to verify an account's keys
-// (or an org's authority) against ONE checkpoint, in one round trip. The bundle carries the
-// checkpoint with its cosignatures, every event of the account, and the whole org chain up to
-// that checkpoint (a replay needs the org chain complete: admins, grants and revocations all
-// decide whether a later event was allowed), each as its exact leaf bytes with an inclusion
-// proof, the lookup proof of both chains' heads in the index (core/chain-index.ts) and the index
-// leaves that cover the events. Nothing here is trusted by the client; it only saves round trips.
+// (or an org's authority) against ONE checkpoint, in one round trip. Each event comes as its
+// exact leaf bytes with an inclusion proof, with the lookup proofs of the chains in the index
+// (core/chain-index.ts) and the index leaves that cover the events.
+//   - An org's bundle (version 1) carries the whole org chain.
+//   - An account's bundle (version 2) carries every event of the account, but of the org chain
+//     only what judging those events needs: the authority sub-chain (org.create, admin.add,
+//     admin.remove) and the events of the grants the account's events act under, with the
+//     index's proof of each sub-chain (core/subchain.ts). Its size does not grow with the org's
+//     other grants or accounts.
+// Nothing here is trusted by the client; it only saves round trips.
 
 import { Hono } from "hono";
-import { equalBytes, toBase64 } from "../../core/bytes.js";
+import { equalBytes, fromUtf8, toBase64 } from "../../core/bytes.js";
 import { chainKey, isIndexLeaf, type LookupJson, parseIndexLeaf } from "../../core/chain-index.js";
 import { TrustlogError } from "../../core/errors.js";
 import type { HashReader } from "../../core/merkle.js";
@@ -67,8 +71,9 @@ async function published(latest: PublishedCheckpoint): Promise<StoredCheckpoint>
 }
 
 /**
- * The lookup proof of an org's chain (and an account's) as of the checkpoint of `size`: its
- * last leaf, which is the index leaf, with its inclusion proof and the trie proofs.
+ * The lookup proof of an org's chain (and an account's, and for an account's bundle the org's
+ * authority sub-chain and the named grants') as of the checkpoint of `size`: its last leaf,
+ * which is the index leaf, with its inclusion proof and the trie proofs.
  */
 export async function lookupProof(
   store: LogStore,
@@ -76,6 +81,7 @@ export async function lookupProof(
   reader: HashReader,
   org: string,
   account: string | undefined,
+  subchains?: { grants: readonly string[] },
 ): Promise<LookupJson> {
   const entry = await store.getEntry(size - 1);
   if (!entry || !isIndexLeaf(entry.envelope))
@@ -88,14 +94,21 @@ export async function lookupProof(
   // whose rebuilt index disagrees with the log would only mislead clients).
   if (!equalBytes(parseIndexLeaf(entry.envelope).root, trie.root()))
     throw new TrustlogError("INTERNAL", `the index at size ${size} does not match its index leaf`);
+  const prove = (key: Uint8Array) => toBase64(encodeTrieProof(trie.prove(key)));
   const out: LookupJson = {
     index: size - 1,
     leaf: toBase64(entry.envelope),
     inclusion: (await proveInclusion(size - 1, size, reader)).map(toBase64),
-    org: toBase64(encodeTrieProof(trie.prove(chainKey("org", org)))),
+    org: prove(chainKey("org", org)),
   };
-  if (account !== undefined)
-    out.account = toBase64(encodeTrieProof(trie.prove(chainKey("account", org, account))));
+  if (account !== undefined) out.account = prove(chainKey("account", org, account));
+  if (subchains) {
+    out.authority = prove(chainKey("authority", org));
+    out.grants = [...new Set(subchains.grants)].sort().map((g) => ({
+      id: g,
+      proof: prove(chainKey("grant", org, g)),
+    }));
+  }
   return out;
 }
 
@@ -116,6 +129,18 @@ async function lookupAnswer(
   };
 }
 
+/** The grants an account's events act under (their delegate actors). */
+function grantsUsed(leaves: readonly Uint8Array[]): string[] {
+  const out = new Set<string>();
+  for (const leaf of leaves) {
+    // The log's own committed entries: canonical envelopes, parsed only for the actor.
+    const actor = (JSON.parse(fromUtf8(leaf)) as { event: { actor: { role: string; grant?: string } } }).event
+      .actor;
+    if (actor.role === "delegate" && typeof actor.grant === "string") out.add(actor.grant);
+  }
+  return [...out];
+}
+
 export async function historyBundle(
   store: LogStore,
   org: string,
@@ -127,39 +152,59 @@ export async function historyBundle(
   const checkpoint = await published(latest);
   const size = checkpoint.size;
   const reader = store.hashReader(size);
-  // One query for every entry of the chain, then the proofs from the shared tile cache: a long
-  // org chain costs one round trip, not one per event.
-  const withProofs = async (refs: EventRef[]) => {
+  // One query for the entries of a list, then the proofs from the shared tile cache: a long
+  // chain costs one round trip, not one per event.
+  const fetchLeaves = async (refs: EventRef[]) => {
     const wanted = refs.filter((r) => r.index < size).map((r) => r.index);
     const leaves = await store.getEntries(wanted);
+    return wanted.map((index) => {
+      const leaf = leaves.get(index);
+      if (!leaf) throw new TrustlogError("INTERNAL", `entry ${index} is missing`);
+      return { index, leaf };
+    });
+  };
+  const withProofs = async (list: { index: number; leaf: Uint8Array }[]) => {
     const out = [];
-    for (const index of wanted) {
-      const envelope = leaves.get(index);
-      if (!envelope) throw new TrustlogError("INTERNAL", `entry ${index} is missing`);
+    for (const { index, leaf } of list) {
       const inclusion = await proveInclusion(index, size, reader);
-      out.push({ index, envelope: toBase64(envelope), inclusion: inclusion.map(toBase64) });
+      out.push({ index, envelope: toBase64(leaf), inclusion: inclusion.map(toBase64) });
     }
     return out;
   };
-  const orgEvents = await withProofs(await store.orgEvents(org));
-  if (orgEvents.length === 0) throw new TrustlogError("NOT_FOUND", `no org ${org}`);
-  const bundle: Record<string, unknown> = {
-    version: 1,
-    checkpoint: checkpoint.note + checkpoint.cosignatures.join(""),
-    org,
-    orgEvents,
-  };
-  if (account !== undefined) {
-    const accountEvents = await withProofs(await store.accountEvents(org, account));
-    if (accountEvents.length === 0)
+  let bundle: Record<string, unknown>;
+  let events: { index: number }[];
+  let lookup: Promise<LookupJson>;
+  if (account === undefined) {
+    const orgEvents = await withProofs(await fetchLeaves(await store.orgEvents(org)));
+    if (orgEvents.length === 0) throw new TrustlogError("NOT_FOUND", `no org ${org}`);
+    bundle = { version: 1, checkpoint: checkpoint.note + checkpoint.cosignatures.join(""), org, orgEvents };
+    events = orgEvents;
+    lookup = lookupProof(store, size, reader, org, undefined);
+  } else {
+    const authority = await fetchLeaves(await store.authorityEvents(org));
+    if (authority.length === 0) throw new TrustlogError("NOT_FOUND", `no org ${org}`);
+    const accountLeaves = await fetchLeaves(await store.accountEvents(org, account));
+    if (accountLeaves.length === 0)
       throw new TrustlogError("NOT_FOUND", `no account ${account} in org ${org}`);
-    bundle.account = account;
-    bundle.accountEvents = accountEvents;
+    const grants = grantsUsed(accountLeaves.map((e) => e.leaf));
+    const grantLeaves = await fetchLeaves(await store.grantEvents(org, grants));
+    const orgEvents = await withProofs([...authority, ...grantLeaves].sort((a, b) => a.index - b.index));
+    const accountEvents = await withProofs(accountLeaves);
+    bundle = {
+      version: 2,
+      checkpoint: checkpoint.note + checkpoint.cosignatures.join(""),
+      org,
+      account,
+      orgEvents,
+      accountEvents,
+    };
+    events = [...orgEvents, ...accountEvents];
+    lookup = lookupProof(store, size, reader, org, account, { grants });
   }
-  const eventIndices = [...orgEvents, ...((bundle.accountEvents as typeof orgEvents | undefined) ?? [])].map(
-    (e) => e.index,
+  const covers = await store.coveringIndexLeaves(
+    events.map((e) => e.index),
+    size,
   );
-  const covers = await store.coveringIndexLeaves(eventIndices, size);
   bundle.covers = [];
   for (const cover of covers) {
     const inclusion = await proveInclusion(cover.index, size, reader);
@@ -169,7 +214,7 @@ export async function historyBundle(
       inclusion: inclusion.map(toBase64),
     });
   }
-  bundle.lookup = await lookupProof(store, size, reader, org, account);
+  bundle.lookup = await lookup;
   // A client that trusted an earlier size gets the proof that this checkpoint extends it; a
   // size beyond this checkpoint gets none (the client refuses the rollback itself).
   if (from !== undefined && from > 0 && from <= size) {

@@ -8,18 +8,13 @@ import type { TileSource } from "../../client/audit.js";
 import type { BundleEventJson, HistoryBundleJson } from "../../client/bundle.js";
 import type { HistorySource } from "../../client/verify-key.js";
 import { toBase64 } from "../../core/bytes.js";
-import {
-  chainKey,
-  encodeChainHead,
-  eventChainKey,
-  formatIndexLeaf,
-  isIndexLeaf,
-} from "../../core/chain-index.js";
+import { chainKey, formatIndexLeaf, isIndexLeaf } from "../../core/chain-index.js";
 import { formatCheckpoint } from "../../core/checkpoint.js";
 import { cosignatureSigner } from "../../core/cosignature.js";
 import { ed25519 } from "../../core/ed25519.js";
 import { type Envelope, parseEventTime } from "../../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../../core/event-build.js";
+import { chainEventRef, IndexFolder, subchainOf } from "../../core/index-entries.js";
 import { inviteKeyFromSecret } from "../../core/invite.js";
 import { canonicalBytes } from "../../core/jcs.js";
 import { leafHash, memoryHashReader, rootHashSync, subtreeHashesSync } from "../../core/merkle.js";
@@ -61,8 +56,10 @@ export class MemoryLog implements HistorySource, TileSource {
   readonly envelopes: (Envelope | undefined)[] = [];
   /** The trie after each index leaf, by that leaf's index. */
   private readonly tries = new Map<number, Trie>();
+  /** The index's chain heads and sub-chains, folded event by event (no policy). */
+  private readonly folder = new IndexFolder();
   private trie = Trie.empty();
-  private pendingHeads: [Uint8Array, Uint8Array][] = [];
+  private pendingHeads: (readonly [Uint8Array, Uint8Array])[] = [];
   private lastIndexTime = 0;
   /** The time (ms) the next index leaf records; default: the batch's latest event time. */
   indexTime: number | undefined;
@@ -96,10 +93,7 @@ export class MemoryLog implements HistorySource, TileSource {
     this.leaves.push(leaf);
     this.envelopes.push(envelope);
     if (opts.indexed !== false)
-      this.pendingHeads.push([
-        eventChainKey(envelope.event),
-        encodeChainHead({ seq: envelope.event.seq, index, leafHash: leafHash(leaf) }),
-      ]);
+      this.pendingHeads.push(...this.folder.entries(chainEventRef(envelope.event), index, leafHash(leaf)));
     this.batchTime = Math.max(this.batchTime, parseEventTime(envelope.event.time)! * 1000);
     return { index, leafHash: leafHash(leaf) };
   }
@@ -178,9 +172,23 @@ export class MemoryLog implements HistorySource, TileSource {
     const isOrg = (e: Envelope) => e.event.org === org && e.event.subject === org;
     const tree = this.tree(size);
     const trie = this.tries.get(size) ?? Trie.empty();
-    const orgEvents = this.events(size, isOrg);
+    const isAccount = (e: Envelope) => e.event.org === org && e.event.subject === account && !isOrg(e);
+    // An account's bundle carries the org's authority and the grants its events act under.
+    const used = new Set<string>();
+    if (account !== undefined)
+      for (const e of this.events(size, isAccount)) {
+        const actor = this.envelopes[e.index]!.event.actor;
+        if (actor.role === "delegate") used.add(actor.grant);
+      }
+    const wanted = (e: Envelope) => {
+      if (!isOrg(e)) return false;
+      if (account === undefined) return true;
+      const where = subchainOf(e.event);
+      return where?.kind === "authority" || (where?.kind === "grant" && used.has(where.grant));
+    };
+    const orgEvents = this.events(size, wanted);
     const b: HistoryBundleJson = {
-      version: 1,
+      version: account === undefined ? 1 : 2,
       checkpoint: this.checkpointNote(size),
       org,
       orgEvents,
@@ -194,11 +202,13 @@ export class MemoryLog implements HistorySource, TileSource {
     };
     if (account !== undefined) {
       b.account = account;
-      b.accountEvents = this.events(
-        size,
-        (e) => e.event.org === org && e.event.subject === account && !isOrg(e),
-      );
+      b.accountEvents = this.events(size, isAccount);
       b.lookup.account = toBase64(encodeTrieProof(trie.prove(chainKey("account", org, account))));
+      b.lookup.authority = toBase64(encodeTrieProof(trie.prove(chainKey("authority", org))));
+      b.lookup.grants = [...used].sort().map((id) => ({
+        id,
+        proof: toBase64(encodeTrieProof(trie.prove(chainKey("grant", org, id)))),
+      }));
     }
     const covers = new Set<number>();
     for (const e of [...orgEvents, ...(b.accountEvents ?? [])]) {

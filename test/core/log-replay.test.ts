@@ -4,7 +4,9 @@
 
 import { describe, expect, it } from "vitest";
 import { utf8 } from "../../core/bytes.js";
-import { chainKey, encodeChainHead, eventChainKey, formatIndexLeaf } from "../../core/chain-index.js";
+import { chainKey, formatIndexLeaf } from "../../core/chain-index.js";
+import type { KeyEvent } from "../../core/event.js";
+import { chainEventRef, IndexFolder } from "../../core/index-entries.js";
 import { LogReplayer, type Violation } from "../../core/log-replay.js";
 import { leafHash } from "../../core/merkle.js";
 import { Trie } from "../../core/mpt.js";
@@ -18,16 +20,13 @@ const laptop = testKey("replay-laptop");
 class TestLog {
   readonly leaves: Uint8Array[] = [];
   private trie = Trie.empty();
-  private pending: [Uint8Array, Uint8Array][] = [];
+  private pending: (readonly [Uint8Array, Uint8Array])[] = [];
+  private readonly folder = new IndexFolder();
 
-  event(leaf: Uint8Array, event: Parameters<typeof eventChainKey>[0], indexed = true): number {
+  event(leaf: Uint8Array, event: KeyEvent, indexed = true): number {
     const index = this.leaves.length;
     this.leaves.push(leaf);
-    if (indexed)
-      this.pending.push([
-        eventChainKey(event),
-        encodeChainHead({ seq: event.seq, index, leafHash: leafHash(leaf) }),
-      ]);
+    if (indexed) this.pending.push(...this.folder.entries(chainEventRef(event), index, leafHash(leaf)));
     return index;
   }
 

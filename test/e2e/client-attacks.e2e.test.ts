@@ -705,15 +705,20 @@ describe("a sender's client refuses what a dishonest log operator serves", () =>
     await log.start();
     await untilCosigned(log.url, witnesses, 3, log.size);
 
-    // The copy is another leaf (one signature fewer), so the head the sender saw no longer
-    // matches at seq 2. (The same bytes shown at another index are refused as well, by the
-    // index comparison: test/client/verify-key.test.ts.)
+    // The copy is another leaf (one signature fewer), so the grant's sub-chain the sender saw
+    // (its issue, then the revocation) no longer matches at its second event. (The same bytes
+    // shown at another index are refused as well, by the index comparison:
+    // test/client/verify-key.test.ts.)
     const e = await refusal(verifyKey(verifyOpts(log, { store })));
     expect(e.code).toBe("HISTORY_FORKED");
-    expect(e.details).toEqual({ subject: "org acme", seq: 2 });
+    expect(e.details).toEqual({ subject: "grant scim of org acme", seq: 1 });
     const cli = await verifyCli([...cliArgs(log.url, log.id.vkey), "--state", movedState]);
     expect(cli.code).toBe(1);
-    expect(cli.json.error).toMatchObject({ code: "HISTORY_FORKED", subject: "org acme", seq: 2 });
+    expect(cli.json.error).toMatchObject({
+      code: "HISTORY_FORKED",
+      subject: "grant scim of org acme",
+      seq: 1,
+    });
     // A newcomer cannot tell (the moved copy is all it is shown, and the index agrees); an
     // auditor can: the original's entry is gone from the log it must read in full.
     const newcomer = await verifyKey(verifyOpts(log, { store: new MemoryTrustStore() }));

@@ -20,19 +20,22 @@
 // The log process must be stopped before (its sequencer caches the head and the edge tiles) and
 // restarted after.
 
-import { and, eq, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import postgres from "postgres";
-import { chainKey, encodeChainHead, formatIndexLeaf } from "../../core/chain-index.js";
+import { fromBase64 } from "../../core/bytes.js";
+import { chainKey, encodeChainHead, encodeSubchain, formatIndexLeaf } from "../../core/chain-index.js";
 import { formatCheckpoint, parseCheckpoint } from "../../core/checkpoint.js";
 import { type Envelope, isOrgEventType, parseEnvelope } from "../../core/event.js";
+import { subchainKeyOf, subchainOf } from "../../core/index-entries.js";
 import { canonicalBytes } from "../../core/jcs.js";
 import { leafHash as computeLeafHash } from "../../core/merkle.js";
 import { parseNote, signNote } from "../../core/note.js";
+import { foldSubchain } from "../../core/subchain.js";
 import { appendLeaves, TILE_WIDTH, tilesForSize } from "../../core/tiles.js";
 import { openDatabase } from "../../node/db.js";
 import { ChainIndexCache } from "../../server/chain-index.js";
 import { readSignerKey } from "../../server/keys.js";
-import { accounts, checkpoints, entries, logHead, orgs, tiles } from "../../server/schema.js";
+import { accounts, checkpoints, entries, grants, logHead, orgs, tiles } from "../../server/schema.js";
 
 export interface StoppedLog {
   databaseUrl: string;
@@ -121,6 +124,50 @@ export async function injectEntry(
         const key = org ? chainKey("org", event.org) : chainKey("account", event.org, event.subject);
         trie = trie.set(key, encodeChainHead({ seq: event.seq, index, leafHash: lh }));
         const set = { headSeq: event.seq, headIndex: index, headLeafHash: lh };
+        // An org event also moves its sub-chain (core/subchain.ts): the operator's index follows
+        // what it serves, so the sub-chain is folded again from the entry rows there are now
+        // (an event moved by deleteEntryRow + injectEntry counts once, at its new index), in the
+        // index and in the state table that holds it.
+        const where = subchainOf(event);
+        if (where) {
+          const types =
+            where.kind === "authority"
+              ? ["org.create", "admin.add", "admin.remove"]
+              : ["grant.issue", "grant.revoke"];
+          const rows = await tx
+            .select({ idx: entries.idx, leafHash: entries.leafHash, envelope: entries.envelope })
+            .from(entries)
+            .where(
+              and(eq(entries.org, event.org), eq(entries.subject, event.org), inArray(entries.type, types)),
+            )
+            .orderBy(asc(entries.idx));
+          const mine = rows.filter((r) => {
+            if (where.kind === "authority") return true;
+            const w = subchainOf(parseEnvelope(r.envelope).envelope.event);
+            return w?.kind === "grant" && w.grant === where.grant;
+          });
+          const next = foldSubchain([
+            ...mine.map((r) => ({ index: r.idx, leafHash: r.leafHash })),
+            { index, leafHash: lh },
+          ])!;
+          trie = trie.set(subchainKeyOf(event)!, encodeSubchain(next));
+          const digest = fromBase64(next.digest);
+          if (where.kind === "authority")
+            await tx
+              .update(orgs)
+              .set({ authorityCount: next.count, authorityIndex: next.index, authorityDigest: digest })
+              .where(eq(orgs.id, event.org));
+          else
+            await tx
+              .update(grants)
+              .set({
+                chainCount: next.count,
+                chainIndex: next.index,
+                chainDigest: digest,
+                ...(event.type === "grant.revoke" ? { revokedIndex: index } : { issuedIndex: index }),
+              })
+              .where(and(eq(grants.org, event.org), eq(grants.id, where.grant)));
+        }
         if (org) await tx.update(orgs).set(set).where(eq(orgs.id, event.org));
         else
           await tx

@@ -7,13 +7,17 @@
 // and maps one onto the other. Expectations are computed from it, never hard-coded.
 
 import { fromBase64 } from "../../core/bytes.js";
-import { type ChainHead, chainKey, encodeChainHead } from "../../core/chain-index.js";
+import { type ChainHead, chainKey, encodeChainHead, encodeSubchain } from "../../core/chain-index.js";
 import { Trie } from "../../core/mpt.js";
 import type { AccountState, Head, OrgState } from "../../core/policy.js";
+import type { Subchain } from "../../core/subchain.js";
 import type { History } from "../helpers/events.js";
 
 /** Fields of state records that hold a log index (besides a head's `index`). */
 const INDEX_FIELDS = new Set(["addedIndex", "revokedIndex", "issuedIndex"]);
+
+/** Records inside a state record whose `index` is a log index. */
+const SUBRECORDS = new Set(["head", "authority", "chain"]);
 
 export class LogLayout {
   /** The log index of each event, by History index. */
@@ -66,8 +70,8 @@ export class LogLayout {
 
   /**
    * A History state record (an org, a grant, an account, or a list or map of them) with every
-   * index in it replaced by the log's: its head's, and the indices keys and grants were added,
-   * issued and revoked at.
+   * index in it replaced by the log's: its head's and sub-chain's, and the indices keys and
+   * grants were added, issued and revoked at.
    */
   state<T>(record: T): T {
     const walk = (v: unknown, field?: string): unknown => {
@@ -76,7 +80,7 @@ export class LogLayout {
       if (v === null || typeof v !== "object") return v;
       return Object.fromEntries(
         Object.entries(v).map(([k, x]) =>
-          typeof x === "number" && (INDEX_FIELDS.has(k) || (field === "head" && k === "index"))
+          typeof x === "number" && (INDEX_FIELDS.has(k) || (SUBRECORDS.has(field ?? "") && k === "index"))
             ? [k, this.index(x)]
             : [k, walk(x, k)],
         ),
@@ -104,9 +108,14 @@ export class LogLayout {
    * the server's trie (server/chain-index.ts) and of the replayer (core/log-replay.ts).
    */
   trie(h: History): Trie {
-    const { orgs, accounts } = h.state.toJSON();
+    const { orgs, grants, accounts } = h.state.toJSON();
     const entries: [Uint8Array, Uint8Array][] = [];
-    for (const o of orgs) entries.push([chainKey("org", o.id), encodeChainHead(this.chainHead(o.head)!)]);
+    const sub = (c: Subchain) => encodeSubchain({ ...c, index: this.index(c.index) });
+    for (const o of orgs) {
+      entries.push([chainKey("org", o.id), encodeChainHead(this.chainHead(o.head)!)]);
+      entries.push([chainKey("authority", o.id), sub(o.authority)]);
+    }
+    for (const g of grants) entries.push([chainKey("grant", g.org, g.id), sub(g.chain)]);
     for (const a of accounts)
       entries.push([chainKey("account", a.org, a.id), encodeChainHead(this.chainHead(a.head)!)]);
     return Trie.empty().setMany(entries);
