@@ -5,13 +5,17 @@
 //
 // Environment: the log server's TRUSTLOG_* variables (docs/api.md, Configuration), plus
 // TRUSTLOG_WITNESS_PORT (default 7380) for the bundled witness, or TRUSTLOG_WITNESS_PORT=off to
-// run the log alone.
+// run the log alone, and TRUSTLOG_SCIM_PORT (default 8090) for the demo SCIM bridge, or off.
 
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1, parseVerifierKey } from "../core/note.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
+import { createLogger } from "../node/log.js";
+import { surviveDatabaseFaults } from "../node/signals.js";
+import { startDemoBridge } from "../scim/demo.js";
+import { stopScim } from "../scim/main.js";
 import { keyFilePath, loadServerConfig, type ServerConfig } from "../server/config.js";
 import { loadOrCreateLogKey } from "../server/keys.js";
 import { startServer, stopServer } from "../server/main.js";
@@ -59,9 +63,12 @@ async function startBundledWitness(config: ServerConfig, port: number) {
 }
 
 const parts: Part[] = [];
+let demoStarting: Promise<void> | undefined;
 try {
   useNativeEd25519();
   let config = loadServerConfig(process.env);
+  // With DATABASE_URL set the log runs on PostgreSQL: outlive driver faults as `serve` does.
+  surviveDatabaseFaults(createLogger({ name: "trustlog", level: config.logLevel }));
   const witnessPort = process.env.TRUSTLOG_WITNESS_PORT ?? "7380";
   if (witnessPort !== "off" && config.witnesses.length === 0) {
     const witness = await startBundledWitness(config, Number(witnessPort));
@@ -76,6 +83,30 @@ try {
   process.stdout.write(
     `try:         curl ${server.url}/checkpoint   (cosigned by the witness within seconds)\n`,
   );
+  const scimPort = process.env.TRUSTLOG_SCIM_PORT ?? "8090";
+  if (scimPort !== "off") {
+    // The demo bridge is an extra, started in the background: when it cannot start (its port
+    // taken, say), the log runs on; a stop during its start waits for it (see shutdown).
+    const logUrl = server.url;
+    demoStarting = startDemoBridge({
+      dataDir: config.dataDir,
+      logUrl,
+      logKey: server.key.vkey,
+      witnesses: config.witnesses.map((w) => w.vkey),
+      host: config.host,
+      port: Number(scimPort),
+      logLevel: config.logLevel,
+    }).then(
+      (demo) => {
+        parts.push({ name: "SCIM bridge", stop: () => stopScim(demo.bridge) });
+        process.stdout.write(`SCIM bridge: ${demo.bridge.scimUrl}  (org ${demo.org}; docs/scim.md)\n`);
+        process.stdout.write(`SCIM token:  ${demo.token}  (also in ${demo.tokenFile})\n`);
+      },
+      (err: Error) => {
+        process.stderr.write(`SCIM bridge not started: ${err.message}\n`);
+      },
+    );
+  }
 } catch (err) {
   process.stderr.write(`start failed: ${(err as Error).message}\n`);
   for (const p of parts.reverse()) await p.stop();
@@ -87,6 +118,7 @@ async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (stopping) process.exit(signal === "SIGINT" ? 130 : 143);
   stopping = true;
   process.stderr.write(`${signal}: stopping\n`);
+  await demoStarting;
   // Reverse order: the log server first, so it stops submitting to the witness.
   for (const p of [...parts].reverse()) {
     await p.stop().catch((err: Error) => process.stderr.write(`${p.name}: ${err.message}\n`));

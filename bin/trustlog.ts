@@ -3,6 +3,8 @@
 
 import { Command } from "commander";
 import { registerClientCommands } from "../client/cli.js";
+import { registerAccountCommands } from "../client/node-account-cli.js";
+import { registerScimCommands } from "../scim/cli.js";
 import { registerServerCommands } from "../server/cli.js";
 import { registerWitnessCommands } from "../witness/cli.js";
 
@@ -13,6 +15,8 @@ const program = new Command("trustlog")
 registerServerCommands(program);
 registerWitnessCommands(program);
 registerClientCommands(program);
+registerAccountCommands(program);
+registerScimCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as { code?: string; message?: string };

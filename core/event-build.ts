@@ -148,6 +148,7 @@ export function accountInvite(
   f: Omit<EventFields, "seq" | "prev"> & {
     subject: string;
     externalId?: string;
+    scimRequestHash?: Bytes;
     /** The invite public key itself, or the invite secret to derive it from (core/invite.ts). */
     inviteKey?: Bytes;
     inviteSecret?: Uint8Array;
@@ -159,6 +160,7 @@ export function accountInvite(
   else throw new TrustlogError("MALFORMED", "account.invite needs inviteKey or inviteSecret");
   const body: EventBodies["account.invite"] = { inviteKey };
   if (f.externalId !== undefined) body.externalId = f.externalId;
+  if (f.scimRequestHash !== undefined) body.scimRequestHash = b64(f.scimRequestHash);
   return buildEvent("account.invite", { ...f, seq: 0 }, body);
 }
 

@@ -91,6 +91,8 @@ export interface GrantRevokeBody {
 }
 export interface AccountInviteBody {
   externalId?: string;
+  /** Hash of the provisioning request that caused it (a SCIM bridge's), like the status bodies'. */
+  scimRequestHash?: string;
   /** Base64 Ed25519 public key derived from the invite secret (core/invite.ts). */
   inviteKey: string;
 }
@@ -337,9 +339,11 @@ function readBody(type: EventType, v: unknown): EventBodies[EventType] {
       return { id: id(o.id, `${p}.id`), reason: text(o.reason, `${p}.reason`, 0, MAX_TEXT_CHARS) };
     }
     case "account.invite": {
-      const o = object(v, p, ["inviteKey"], ["externalId"]);
+      const o = object(v, p, ["inviteKey"], ["externalId", "scimRequestHash"]);
       const body: AccountInviteBody = { inviteKey: key32(o.inviteKey, `${p}.inviteKey`) };
       if (Object.hasOwn(o, "externalId")) body.externalId = text(o.externalId, `${p}.externalId`, 1, 256);
+      if (Object.hasOwn(o, "scimRequestHash"))
+        body.scimRequestHash = key32(o.scimRequestHash, `${p}.scimRequestHash`);
       return body;
     }
     case "key.add": {

@@ -42,6 +42,7 @@ const allowed: Record<string, string[]> = {
   client: ["core", "client", "node"],
   server: ["core", "server", "node", "client"],
   witness: ["core", "witness", "node", "client"],
+  scim: ["core", "scim", "node", "client"],
 };
 
 describe("architecture", () => {
