@@ -7,7 +7,7 @@ import { cors } from "hono/cors";
 import { requestId } from "hono/request-id";
 import { secureHeaders } from "hono/secure-headers";
 import { TrustlogError } from "../core/errors.js";
-import type { Database } from "../node/db.js";
+import { type Database, isDatabaseUnavailable } from "../node/db.js";
 import type { Logger } from "../node/log.js";
 import { errorResponse } from "./http-errors.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -134,9 +134,19 @@ export function createApp(deps: AppDeps): App {
     errorResponse(c, new TrustlogError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)),
   );
 
+  // An outage fails every request at once: one warning per 10 s says so, the rest are debug
+  // (the 503s themselves are counted in the HTTP metrics).
+  let lastOutageWarning = 0;
   app.onError((err, c) => {
-    if (!(err instanceof TrustlogError)) {
-      deps.logger.error({ err, requestId: c.get("requestId"), path: c.req.path }, "request failed");
+    const where = { requestId: c.get("requestId"), path: c.req.path };
+    if (isDatabaseUnavailable(err)) {
+      const now = Date.now();
+      if (now - lastOutageWarning >= 10_000) {
+        lastOutageWarning = now;
+        deps.logger.warn({ ...where, err: (err as Error).message }, "database unavailable; answering 503");
+      } else deps.logger.debug({ ...where, err: (err as Error).message }, "database unavailable");
+    } else if (!(err instanceof TrustlogError)) {
+      deps.logger.error({ err, ...where }, "request failed");
     }
     return errorResponse(c, err);
   });

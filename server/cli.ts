@@ -5,10 +5,10 @@ import { type Command, Option } from "commander";
 import { toBase64 } from "../core/bytes.js";
 import { TrustlogError } from "../core/errors.js";
 import { type NoteVerifier, parseVerifierKey } from "../core/note.js";
-import { isDatabaseUnavailable, isDriverFault, openDatabase, runMigrations } from "../node/db.js";
+import { openDatabase, runMigrations } from "../node/db.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
-import { createLogger, type Logger } from "../node/log.js";
-import { untilSignal } from "../node/signals.js";
+import { createLogger } from "../node/log.js";
+import { surviveDatabaseFaults, untilSignal } from "../node/signals.js";
 import { keyFilePath, loadServerConfig, pgliteDir, type ServerConfig } from "./config.js";
 import { fsck } from "./fsck.js";
 import { readSignerKey, writeNewSignerKey } from "./keys.js";
@@ -229,24 +229,6 @@ async function withTokens(
   } finally {
     await database.close();
   }
-}
-
-/**
- * `serve` outlives a database fault that escaped its caller: an error the driver throws from one
- * of its own timers, or a database error nobody awaited (node/db.ts isDriverFault,
- * isDatabaseUnavailable) is logged, and the pool reconnects on the next query. Any other
- * uncaught exception (or unhandled rejection, which Node raises as one) leaves the process in a
- * state nobody knows: logged, and the process exits 1 as Node would.
- */
-function surviveDatabaseFaults(logger: Logger): void {
-  process.on("uncaughtException", (err, origin) => {
-    if (isDriverFault(err) || isDatabaseUnavailable(err)) {
-      logger.error({ err, origin }, "database fault escaped its caller; still serving");
-      return;
-    }
-    logger.fatal({ err, origin }, "uncaught exception; exiting");
-    process.exit(1);
-  });
 }
 
 /** Runs fsck with progress on stderr and the report on stdout; true when the log is sound. */
