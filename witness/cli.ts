@@ -6,7 +6,8 @@ import { writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
-import { untilSignal } from "../node/signals.js";
+import { createLogger } from "../node/log.js";
+import { surviveDatabaseFaults, untilSignal } from "../node/signals.js";
 import { loadWitnessConfig, type WitnessConfig } from "./config.js";
 import { loadCosignerKey, startWitness, stopWitness } from "./main.js";
 
@@ -44,7 +45,9 @@ export function registerWitnessCommands(program: Command): void {
       const { config: file, ...rest } = flags;
       const config = loadWitnessConfig(file, process.env, rest);
       useNativeEd25519();
-      const w = await startWitness(config);
+      const logger = createLogger({ name: "witness", level: config.logLevel });
+      surviveDatabaseFaults(logger);
+      const w = await startWitness(config, { logger });
       process.stdout.write(`trustlog witness on ${w.url} (vkey ${w.vkey})\n`);
       await untilSignal("stopping the witness");
       await stopWitness(w);
