@@ -22,6 +22,8 @@ interface CommonFlags {
   origin?: string;
   witness?: string[];
   quorum?: string;
+  auditor?: string[];
+  auditorQuorum?: string;
   state?: string;
   maxAge?: string;
   unsafeNoWitness?: boolean;
@@ -49,6 +51,12 @@ function logOptions(cmd: Command): Command {
     .option("--witness <vkey>", "a witness cosignature/v1 verifier key (repeatable)", collect)
     .option("--quorum <k>", "how many of the witnesses must cosign (default: all given)")
     .option(
+      "--auditor <vkey>",
+      "an auditing witness's cosignature/v1 key (repeatable): its cosignature also states the log's entries obey the rules",
+      collect,
+    )
+    .option("--auditor-quorum <k>", "how many of the auditors must cosign too (default: all given)")
+    .option(
       "--max-age <seconds>",
       "how old the quorum's cosignatures may be",
       String(DEFAULT_MAX_AGE_SECONDS),
@@ -66,7 +74,11 @@ function logOptions(cmd: Command): Command {
 
 function common(flags: CommonFlags) {
   const witnesses = flags.witness ?? [];
-  if (witnesses.length === 0 && !flags.unsafeNoWitness) {
+  const auditors = flags.auditor ?? [];
+  const auditorQuorum = flags.auditorQuorum === undefined ? auditors.length : Number(flags.auditorQuorum);
+  if (!Number.isSafeInteger(auditorQuorum))
+    throw new TrustlogError("BAD_FLAG", "--auditor-quorum must be an integer");
+  if (witnesses.length === 0 && auditors.length === 0 && !flags.unsafeNoWitness) {
     throw new TrustlogError(
       "NO_WITNESS_POLICY",
       "no witness policy: pass the witnesses' keys with --witness <vkey> (and --quorum <k>), or --unsafe-no-witness to accept what the log alone signed",
@@ -74,7 +86,7 @@ function common(flags: CommonFlags) {
   }
   const quorum = flags.quorum === undefined ? witnesses.length : Number(flags.quorum);
   if (!Number.isSafeInteger(quorum)) throw new TrustlogError("BAD_FLAG", "--quorum must be an integer");
-  if (witnesses.length > 0 && quorum < 1 && !flags.unsafeNoWitness)
+  if (witnesses.length > 0 && quorum < 1 && auditors.length === 0 && !flags.unsafeNoWitness)
     throw new TrustlogError(
       "NO_WITNESS_POLICY",
       "--quorum 0 accepts unwitnessed checkpoints; add --unsafe-no-witness to mean it",
@@ -91,7 +103,8 @@ function common(flags: CommonFlags) {
     store = new FileTrustStore(statePath);
   }
   const log = { url: flags.log, vkey: flags.logKey, ...(flags.origin ? { origin: flags.origin } : {}) };
-  return { log, witnesses, quorum, store, maxAgeSeconds, statePath };
+  const audit = auditors.length > 0 ? { auditors, auditorQuorum } : {};
+  return { log, witnesses, quorum, ...audit, store, maxAgeSeconds, statePath };
 }
 
 /** Refusals that mean the command was called wrongly (exit 2) rather than a failed check (1). */
@@ -154,6 +167,10 @@ export function registerClientCommands(program: Command): void {
             process.stdout.write(
               `verified ${r.org}/${r.account} (${r.status}) at checkpoint ${r.checkpoint.size}, cosigned by ${r.cosigners.join(", ") || "no witness"}\n`,
             );
+            for (const st of r.statements)
+              process.stdout.write(
+                `  relied on ${st.statement} (${st.quorum} required): ${st.witnesses.join(", ") || "none"}\n`,
+              );
             for (const k of r.status === "active" ? r.keys : r.unrevokedKeys)
               process.stdout.write(
                 `  ${k.id} ${k.alg} ${k.use} ${k.pub}${r.status === "active" ? "" : ` (${r.status})`}\n`,

@@ -13,6 +13,26 @@ export interface WitnessPolicy {
   readonly witnesses: readonly string[];
   /** How many distinct witnesses must have cosigned. */
   readonly quorum: number;
+  /**
+   * Auditing witnesses (cosignature/v1 vkeys, which may also be among `witnesses`): witnesses
+   * whose key, for this log, also states AUDIT_STATEMENT (docs/witness.md). Besides the quorum,
+   * `auditorQuorum` of them must have cosigned.
+   */
+  readonly auditors?: readonly string[];
+  /** How many distinct auditors must have cosigned (default: all of `auditors`). */
+  readonly auditorQuorum?: number;
+}
+
+/** What a plain cosignature states (C2SP tlog-cosignature): consistent with all it cosigned before. */
+export const PLAIN_STATEMENT = "cosignature/v1";
+/** What an auditing witness's cosignature also states: every entry replayed with the trustlog rules. */
+export const AUDIT_STATEMENT = "trustlog-audit/v1";
+
+/** A statement a verification relied on, and the witnesses that made it. */
+export interface ReliedStatement {
+  statement: string;
+  quorum: number;
+  witnesses: string[];
 }
 
 interface Witness {
@@ -25,27 +45,46 @@ interface Witness {
 export interface CompiledWitnessPolicy {
   readonly quorum: number;
   readonly witnesses: readonly Witness[];
+  /** The auditors' requirement, when the policy has one. */
+  readonly auditors?: { readonly quorum: number; readonly witnesses: readonly Witness[] };
+}
+
+function compileKeys(vkeys: readonly string[], what: string): Witness[] {
+  const witnesses: Witness[] = [];
+  for (const vkey of vkeys) {
+    const v = parseVerifierKey(vkey);
+    if (v.type !== NOTE_TYPE_COSIGNATURE_V1) {
+      throw new TrustlogError("BAD_POLICY", `${what} key ${v.name} is not a cosignature/v1 key`);
+    }
+    // Two names for one key would let one witness count twice.
+    if (witnesses.some((w) => w.name === v.name || equalBytes(w.publicKey, v.publicKey))) {
+      throw new TrustlogError("BAD_POLICY", `${what} ${v.name} is listed twice`);
+    }
+    witnesses.push({ name: v.name, publicKey: v.publicKey, keyId: v.keyId, verify: v.verify });
+  }
+  return witnesses;
 }
 
 /** Parses and checks a policy once (BAD_POLICY for a quorum no set of these keys can meet). */
 export function compileWitnessPolicy(policy: WitnessPolicy): CompiledWitnessPolicy {
-  const witnesses: Witness[] = [];
-  for (const vkey of policy.witnesses) {
-    const v = parseVerifierKey(vkey);
-    if (v.type !== NOTE_TYPE_COSIGNATURE_V1) {
-      throw new TrustlogError("BAD_POLICY", `witness key ${v.name} is not a cosignature/v1 key`);
-    }
-    // Two names for one key would let one witness count twice.
-    if (witnesses.some((w) => w.name === v.name || equalBytes(w.publicKey, v.publicKey))) {
-      throw new TrustlogError("BAD_POLICY", `witness ${v.name} is listed twice`);
-    }
-    witnesses.push({ name: v.name, publicKey: v.publicKey, keyId: v.keyId, verify: v.verify });
-  }
+  const witnesses = compileKeys(policy.witnesses, "witness");
   const q = policy.quorum;
   if (!Number.isSafeInteger(q) || q < 0 || q > witnesses.length) {
     throw new TrustlogError("BAD_POLICY", `quorum ${q} is not between 0 and ${witnesses.length}`);
   }
-  return { quorum: q, witnesses };
+  if (!policy.auditors || policy.auditors.length === 0) return { quorum: q, witnesses };
+  const auditors = compileKeys(policy.auditors, "auditor");
+  for (const a of auditors) {
+    // One key under two names (or one name for two keys) across the lists is a typo at best.
+    const same = witnesses.find((w) => w.name === a.name || equalBytes(w.publicKey, a.publicKey));
+    if (same && (same.name !== a.name || !equalBytes(same.publicKey, a.publicKey)))
+      throw new TrustlogError("BAD_POLICY", `auditor ${a.name} and witness ${same.name} disagree`);
+  }
+  const k = policy.auditorQuorum ?? auditors.length;
+  if (!Number.isSafeInteger(k) || k < 1 || k > auditors.length) {
+    throw new TrustlogError("BAD_POLICY", `auditor quorum ${k} is not between 1 and ${auditors.length}`);
+  }
+  return { quorum: q, witnesses, auditors: { quorum: k, witnesses: auditors } };
 }
 
 /**
@@ -64,10 +103,54 @@ export interface Freshness {
 }
 
 export interface QuorumResult {
-  /** Names of the policy's witnesses whose cosignature verified (fresh or not). */
+  /** Names of the policy's witnesses (auditors included) whose cosignature verified (fresh or not). */
   cosigners: string[];
   /** Each cosigner's timestamp (Unix seconds), by name. */
   timestamps: Record<string, number>;
+  /** Names of the policy's auditors whose cosignature verified (and was fresh, when asked). */
+  auditors?: string[];
+}
+
+/** The newest valid cosignature of each of `witnesses` on `note` (Unix seconds), by name. */
+function cosignatureTimes(note: ParsedNote, witnesses: readonly Witness[]): Map<string, number> {
+  const body = utf8(note.body);
+  const out = new Map<string, number>();
+  for (const w of witnesses) {
+    let newest: number | undefined;
+    for (const s of note.signatures) {
+      if (s.name !== w.name || !equalBytes(s.keyId, w.keyId) || !w.verify(body, s.payload)) continue;
+      const t = cosignatureTimestamp(s.payload);
+      if (newest === undefined || t > newest) newest = t;
+    }
+    if (newest !== undefined) out.set(w.name, newest);
+  }
+  return out;
+}
+
+/**
+ * The statements a checkpoint accepted by `checkWitnessQuorum` relied on: the plain one always,
+ * the auditors' when the policy requires them, each with the witnesses whose cosignature
+ * counted (`cosigners` and `timestamps` as checkWitnessQuorum returned them).
+ */
+export function reliedStatements(
+  policy: CompiledWitnessPolicy,
+  cosigners: readonly string[],
+  timestamps: Readonly<Record<string, number>>,
+  fresh?: Freshness,
+): ReliedStatement[] {
+  const oldest = fresh ? fresh.now - fresh.maxAgeSeconds : Number.NEGATIVE_INFINITY;
+  const counted = (ws: readonly Witness[]) =>
+    ws.filter((w) => cosigners.includes(w.name) && (timestamps[w.name] ?? -1) >= oldest).map((w) => w.name);
+  const out: ReliedStatement[] = [
+    { statement: PLAIN_STATEMENT, quorum: policy.quorum, witnesses: counted(policy.witnesses) },
+  ];
+  if (policy.auditors)
+    out.push({
+      statement: AUDIT_STATEMENT,
+      quorum: policy.auditors.quorum,
+      witnesses: counted(policy.auditors.witnesses),
+    });
+  return out;
 }
 
 /**
@@ -114,5 +197,24 @@ export function checkWitnessQuorum(
       );
     }
   }
-  return { cosigners, timestamps };
+  if (!policy.auditors) return { cosigners, timestamps };
+  // Auditors: their own k-of-n, fresh like the quorum. A plain quorum does not stand in for it:
+  // only an auditing witness's key says the entries obey the rules.
+  const times = cosignatureTimes(note, policy.auditors.witnesses);
+  const oldest = fresh ? fresh.now - fresh.maxAgeSeconds : Number.NEGATIVE_INFINITY;
+  const auditors = [...times].filter(([, t]) => t >= oldest).map(([n]) => n);
+  if (auditors.length < policy.auditors.quorum) {
+    const stale = [...times.keys()].filter((n) => !auditors.includes(n));
+    throw new TrustlogError(
+      "AUDIT_QUORUM_NOT_MET",
+      `checkpoint cosigned by ${auditors.length} of the required ${policy.auditors.quorum} auditing witnesses${stale.length ? ` (${stale.join(", ")} too long ago)` : ""}: no quorum of auditors vouches that its entries obey the rules`,
+      { auditors, stale, quorum: policy.auditors.quorum },
+    );
+  }
+  for (const [n, t] of times) {
+    if (cosigners.includes(n)) continue;
+    cosigners.push(n);
+    Object.defineProperty(timestamps, n, { value: t, enumerable: true, writable: true });
+  }
+  return { cosigners, timestamps, auditors };
 }

@@ -27,9 +27,9 @@ export interface Violation {
 }
 
 export class LogReplayer {
-  readonly state = new MemoryState();
+  readonly state: MemoryState;
   /** The index of chain heads after the last index leaf replayed. */
-  trie: Trie = Trie.empty();
+  trie: Trie;
   events = 0;
   orgs = 0;
   indexLeaves = 0;
@@ -38,6 +38,22 @@ export class LogReplayer {
   /** Events applied since the last index leaf: their heads and times await it. */
   private pending: { index: number; event: KeyEvent }[] = [];
   private pendingHeads = new Map<string, [Uint8Array, Uint8Array]>();
+
+  /**
+   * A replayer from the start of a log, or resuming from a snapshot taken right after an index
+   * leaf (`atIndexBoundary`): its state and trie. Re-apply that index leaf first: it restores
+   * the leaf's time and checks that the trie is the one the leaf commits to (witness/
+   * replay-snapshot.ts).
+   */
+  constructor(from?: { state: MemoryState; trie: Trie }) {
+    this.state = from?.state ?? new MemoryState();
+    this.trie = from?.trie ?? Trie.empty();
+  }
+
+  /** True right after an index leaf: no event awaits one, so state and trie say everything. */
+  get atIndexBoundary(): boolean {
+    return this.lastWasIndex && this.pending.length === 0;
+  }
 
   /** Replays entry `index` (its stored bytes and leaf hash); returns the violations found. */
   apply(index: number, leaf: Uint8Array, leafHash: Uint8Array): Violation[] {

@@ -4,16 +4,22 @@
 //   POST /add-checkpoint                 C2SP tlog-witness
 //   GET  /<hex sha256(origin)>/checkpoint  tlog-witness monitoring GET (latest cosigned note)
 //   GET  /v1/logs/<urlencoded origin>/checkpoint   the same, for gossip between witnesses
-//   GET  /v1/evidence                    JSON list of equivocation evidence (witness/evidence.ts)
+//   GET  /v1/evidence                    JSON list of evidence (witness/evidence.ts, audit-evidence.ts)
+//   GET  /v1/statement                   what this witness's key stands for, per log
+//   GET  /v1/audit                       progress of the audited logs (witness/auditor.ts)
 //   GET  /metrics, /healthz, /           Prometheus, liveness, about (name and vkey)
 
 import { sha256 } from "@noble/hashes/sha2.js";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+// What a cosignature by this witness's key states (docs/witness.md): every log, the C2SP one
+// (consistent with all it cosigned before); audited logs, also that every entry up to the
+// checkpoint was replayed with the trustlog rules and every index leaf recomputed.
+import { AUDIT_STATEMENT, PLAIN_STATEMENT } from "../client/witness-policy.js";
 import { toHex, utf8 } from "../core/bytes.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import type { Logger } from "../node/log.js";
-import { evidenceToJson } from "./evidence.js";
+import { anyEvidenceToJson } from "./audit-evidence.js";
 import type { WitnessMetrics } from "./metrics.js";
 import type { WitnessStore } from "./store.js";
 import { parseAddCheckpoint, type Witness } from "./witness.js";
@@ -44,7 +50,17 @@ export function errorResponse(err: unknown, logger?: Logger): Response {
       return text(404, msg);
     case "LOG_SIGNATURE_INVALID":
     case "LOG_EQUIVOCATED":
+    case "LOG_VIOLATION":
       return text(403, msg);
+    case "AUDIT_SYNCING":
+    case "AUDIT_SIZE_UNKNOWN": {
+      // Not yet: the audit has not reached this checkpoint. The log retries with its next one.
+      const res = text(503, msg);
+      res.headers.set("Retry-After", "5");
+      return res;
+    }
+    case "AUDIT_ROOT_MISMATCH":
+      return text(409, msg);
     case "BAD_REQUEST":
       return text(400, msg);
     case "OLD_SIZE_MISMATCH":
@@ -138,8 +154,28 @@ export function createWitnessApp(opts: WitnessAppOptions): Hono {
 
   app.get("/v1/evidence", async (c) => {
     const list = await store.listEvidence();
-    return c.json(list.map((e) => ({ ...evidenceToJson(e), source: e.source })));
+    return c.json(list.map((e) => ({ ...anyEvidenceToJson(e), source: e.source })));
   });
+
+  app.get("/v1/statement", (c) =>
+    c.json({
+      name: witness.signer.name,
+      vkey: opts.vkey,
+      logs: witness.origins().map((origin) => ({
+        origin,
+        statements: witness.auditor(origin) ? [PLAIN_STATEMENT, AUDIT_STATEMENT] : [PLAIN_STATEMENT],
+      })),
+    }),
+  );
+
+  app.get("/v1/audit", (c) =>
+    c.json(
+      witness
+        .origins()
+        .map((o) => witness.auditor(o)?.status())
+        .filter((s) => s !== undefined),
+    ),
+  );
 
   app.get("/metrics", async () => {
     return new Response(await metrics.registry.metrics(), {

@@ -22,6 +22,11 @@ const logSchema = z.object({
   vkeys: z.array(z.string().min(1)).min(1),
   /** Base URL of the log's tlog-tiles API (`<url>/checkpoint`, `<url>/tile/…`): enables pull mode. */
   url: httpUrl.optional(),
+  /**
+   * Audit this (trustlog) log: cosign only checkpoints whose entries this witness replayed with
+   * the trustlog rules (docs/witness.md, "Auditing witnesses"). Needs `url`.
+   */
+  audit: z.boolean().default(false),
 });
 
 /** A yes/no setting: a JSON boolean, or from the environment "true"/"false", "1"/"0", "yes"/"no". */
@@ -59,6 +64,13 @@ export const witnessConfigSchema = z.object({
   /** Timeout of each outgoing HTTP request (pull, gossip). */
   fetchTimeoutMs: int(100, 600_000).default(10_000),
   maxBodyBytes: int(1024, 64 << 20).default(1 << 20),
+  /** Auditing: a replay snapshot every so many entries or seconds (whichever first). */
+  auditSnapshotEntries: int(1, 100_000_000).default(100_000),
+  auditSnapshotSeconds: z.coerce.number().min(1).max(86_400).default(60),
+  /** Auditing: how long add-checkpoint waits for the audit of its checkpoint before a 503. */
+  auditWaitMs: int(0, 60_000).default(5_000),
+  /** Auditing: entries fetched and replayed per round (whole tiles of 256). */
+  auditChunkEntries: int(256, 1 << 20).default(16_384),
   logLevel: z.enum(LOG_LEVELS).default("info"),
 });
 
@@ -85,6 +97,8 @@ export function parseWitnessConfig(raw: unknown): WitnessConfig {
   const origins = new Set<string>();
   for (const l of r.data.logs) {
     if (origins.has(l.origin)) throw new TrustlogError("CONFIG_INVALID", `log ${l.origin} is listed twice`);
+    if (l.audit && !l.url)
+      throw new TrustlogError("CONFIG_INVALID", `log ${l.origin}: audit needs the log's url (its tiles)`);
     origins.add(l.origin);
   }
   return r.data;

@@ -19,6 +19,7 @@ import { TrustlogError } from "../core/errors.js";
 import { type HashReader, rootHash } from "../core/merkle.js";
 import { type NoteVerifier, openNote } from "../core/note.js";
 import { checkConsistency, proveConsistency } from "../core/proof.js";
+import type { AnyEvidence } from "./audit-evidence.js";
 
 export type EvidenceKind = "same-size" | "inconsistent";
 
@@ -62,11 +63,14 @@ function openCheckpoint(note: string, verifiers: readonly NoteVerifier[], origin
  * wrong proof). `evidence` is attacker-controlled (it arrives from peers).
  */
 export function checkEvidence(
-  evidence: Evidence,
+  any: AnyEvidence,
   logVerifier: NoteVerifier | readonly NoteVerifier[],
 ): { a: Checkpoint; b: Checkpoint } {
   const verifiers = Array.isArray(logVerifier) ? logVerifier : [logVerifier as NoteVerifier];
-  if (typeof evidence !== "object" || evidence === null) throw invalid("evidence must be an object");
+  if (typeof any !== "object" || any === null) throw invalid("evidence must be an object");
+  // Audit evidence (one checkpoint, offending entries) has its own check: checkAuditEvidence.
+  if (any.kind === "audit") throw invalid("audit evidence is checked with checkAuditEvidence");
+  const evidence: Evidence = any;
   const { origin, kind, notes } = evidence;
   if (typeof origin !== "string") throw invalid("origin must be a string");
   if (!Array.isArray(notes) || notes.length !== 2 || notes.some((n) => typeof n !== "string")) {

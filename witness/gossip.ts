@@ -15,7 +15,15 @@ import { openNote } from "../core/note.js";
 import { checkConsistency } from "../core/proof.js";
 import { tileHashReader } from "../core/tiles.js";
 import type { Logger } from "../node/log.js";
-import { checkEvidence, evidenceFromJson, proveInconsistency, sameSizeEvidence } from "./evidence.js";
+import { confirmByReplay } from "./audit-confirm.js";
+import {
+  type AuditEvidence,
+  anyEvidenceFromJson,
+  auditEvidenceFingerprint,
+  checkAuditEvidence,
+  isAuditEvidence,
+} from "./audit-evidence.js";
+import { checkEvidence, proveInconsistency, sameSizeEvidence } from "./evidence.js";
 import { fetchConsistencyProof, httpGet, httpGetOk, httpTileReader, isFetchError } from "./http.js";
 import type { WitnessMetrics } from "./metrics.js";
 import { checkpointOfNote } from "./pull.js";
@@ -51,6 +59,9 @@ export class Gossip {
   // Bounded: every new checkpoint a peer shows makes a new pair, so an unbounded set would grow
   // for as long as the witness runs. A forgotten pair is only proved again.
   private readonly settled: Lru<string, true>;
+  // Audit evidence already judged (fingerprint → confirmed), so that a peer serving the same
+  // piece round after round costs one replay, not one per round.
+  private readonly judged = new Lru<string, boolean>(1024);
 
   constructor(private readonly opts: GossipOptions) {
     this.settled = new Lru(opts.maxSettledPairs ?? DEFAULT_SETTLED_PAIRS);
@@ -93,9 +104,13 @@ export class Gossip {
       if (!Array.isArray(list)) throw new Error("evidence answer is not a list");
       for (const item of list) {
         try {
-          const e = evidenceFromJson(item);
+          const e = anyEvidenceFromJson(item);
           const log = witness.log(e.origin);
           if (!log) continue;
+          if (isAuditEvidence(e)) {
+            await this.auditEvidence(e, peer);
+            continue;
+          }
           checkEvidence(e, log.verifiers);
           await witness.recordEvidence(e, `peer ${peer.url}`);
         } catch (err) {
@@ -108,6 +123,40 @@ export class Gossip {
     } catch (err) {
       logger.warn({ peer: peer.url, err: (err as Error).message }, "gossip: evidence fetch failed");
     }
+  }
+
+  /**
+   * A peer's evidence that the log broke a rule: stored when the evidence proves it alone, or
+   * when replaying the log up to its checkpoint finds that very violation (witness/audit-confirm.ts).
+   * A witness without the log's URL cannot replay, and keeps only self-contained evidence.
+   */
+  private async auditEvidence(e: AuditEvidence, peer: Peer): Promise<void> {
+    const { witness, logger, timeoutMs } = this.opts;
+    const log = witness.log(e.origin)!;
+    const fp = auditEvidenceFingerprint(e);
+    if (this.judged.get(fp) !== undefined) return;
+    const { checkpoint, verdict } = checkAuditEvidence(e, log.verifiers);
+    let confirmed = verdict === "proven";
+    if (!confirmed) {
+      const url = this.opts.logUrls.get(e.origin);
+      const state = await witness.state(e.origin);
+      if (state?.refused) return; // already refused: not worth a replay
+      if (!url) {
+        logger.warn(
+          { peer: peer.url, origin: e.origin, violation: e.violation },
+          "gossip: audit evidence needs a replay, and this witness has no URL for the log",
+        );
+        return;
+      }
+      confirmed = await confirmByReplay(url, e, checkpoint, timeoutMs);
+    }
+    this.judged.set(fp, confirmed);
+    if (confirmed) await witness.recordEvidence(e, `peer ${peer.url}`);
+    else
+      logger.warn(
+        { peer: peer.url, origin: e.origin, violation: e.violation },
+        "gossip: audit evidence refuted",
+      );
   }
 
   /**

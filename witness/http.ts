@@ -6,7 +6,7 @@
 import { ANSWER_LIMITS, readBounded } from "../client/bounded-read.js";
 import { fromBase64 } from "../core/bytes.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
-import { type TileId, tilePath } from "../core/tiles.js";
+import { decodeEntryBundle, entriesPath, TILE_WIDTH, type TileId, tilePath } from "../core/tiles.js";
 
 /**
  * The cap of each kind of answer (client/bounded-read.ts): a checkpoint note, a hash tile, or
@@ -15,6 +15,8 @@ import { type TileId, tilePath } from "../core/tiles.js";
 export const WITNESS_ANSWER_LIMITS = {
   checkpoint: ANSWER_LIMITS.checkpoint,
   tile: ANSWER_LIMITS.tile,
+  /** An entry bundle (what an auditing witness replays). */
+  entries: ANSWER_LIMITS.entries,
   json: 4 << 20,
 } as const;
 
@@ -74,4 +76,43 @@ export async function fetchConsistencyProof(
     throw new TrustlogError("FETCH_FAILED", "consistency proof answer has no hashes");
   }
   return (json.hashes as string[]).map((h) => fromBase64(h));
+}
+
+/**
+ * Reads entries [from, to) of the log's tree of size `to` from its entry bundles
+ * (`<url>/tile/entries/<N>[.p/<W>]`), `parallel` bundles at a time. Nothing is authenticated
+ * here: the auditor hashes what it gets into the tree and compares roots.
+ */
+export async function fetchEntries(
+  baseUrl: string,
+  from: number,
+  to: number,
+  timeoutMs: number,
+  parallel = 8,
+): Promise<Uint8Array[]> {
+  if (from >= to) return [];
+  const first = Math.floor(from / TILE_WIDTH);
+  const last = Math.ceil(to / TILE_WIDTH) - 1;
+  const bundles: Uint8Array[][] = new Array(last - first + 1);
+  let next = first;
+  const worker = async () => {
+    while (next <= last) {
+      const n = next++;
+      const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH);
+      const data = await httpGetOk(`${baseUrl}/${entriesPath(n, width)}`, timeoutMs, "entries");
+      try {
+        bundles[n - first] = decodeEntryBundle(data, width);
+      } catch (e) {
+        throw new TrustlogError("FETCH_FAILED", `entry bundle ${n}: ${(e as Error).message}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, last - first + 1) }, worker));
+  const out: Uint8Array[] = [];
+  for (let n = first; n <= last; n++) {
+    const b = bundles[n - first]!;
+    const lo = Math.max(from, n * TILE_WIDTH) - n * TILE_WIDTH;
+    for (let i = lo; i < b.length; i++) out.push(b[i]!);
+  }
+  return out;
 }

@@ -11,6 +11,7 @@ import { NOTE_TYPE_COSIGNATURE_V1, parseSignerKey, parseVerifierKey } from "../c
 import { type Database, openDatabase, runMigrations } from "../node/db.js";
 import { createLogger, type Logger } from "../node/log.js";
 import { createWitnessApp } from "./app.js";
+import { LogAuditor } from "./auditor.js";
 import type { WitnessConfig } from "./config.js";
 import { Gossip } from "./gossip.js";
 import { createWitnessMetrics, type WitnessMetrics } from "./metrics.js";
@@ -115,14 +116,35 @@ export async function startWitness(config: WitnessConfig, opts: StartOptions = {
     const store = new WitnessStore(database);
     await store.ensureLogs(logs.map((l) => l.origin));
     const metrics = createWitnessMetrics();
+    const audited = config.logs.filter((l) => l.audit && l.url);
+    await store.ensureAudits(audited.map((l) => l.origin));
+    const auditors = new Map<string, LogAuditor>();
     const witness = new Witness({
       signer,
       logs,
       store,
       logger,
       metrics,
+      auditors,
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     });
+    for (const l of audited) {
+      const auditor = new LogAuditor({
+        origin: l.origin,
+        url: l.url!,
+        store,
+        logger,
+        metrics,
+        timeoutMs: config.fetchTimeoutMs,
+        snapshotEntries: config.auditSnapshotEntries,
+        snapshotSeconds: config.auditSnapshotSeconds,
+        waitMs: config.auditWaitMs,
+        chunkEntries: config.auditChunkEntries,
+        onEvidence: (e) => witness.recordEvidence(e, "audit"),
+      });
+      await auditor.load();
+      auditors.set(l.origin, auditor);
+    }
     const app = createWitnessApp({
       witness,
       store,

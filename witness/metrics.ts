@@ -1,7 +1,7 @@
 // Prometheus metrics of one witness. A registry per witness (not prom-client's global one), so
 // several witnesses can run in one process (tests) without clashing.
 
-import { Counter, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
 
 export interface WitnessMetrics {
   registry: Registry;
@@ -11,6 +11,8 @@ export interface WitnessMetrics {
   unproven: Counter<"origin">;
   pulls: Counter<"origin" | "result">;
   gossip: Counter<"peer" | "result">;
+  auditSize: Gauge<"origin">;
+  auditEntries: Counter<"origin">;
 }
 
 export function createWitnessMetrics(): WitnessMetrics {
@@ -51,6 +53,18 @@ export function createWitnessMetrics(): WitnessMetrics {
       name: "witness_gossip_total",
       help: "gossip fetches per peer by result",
       labelNames: ["peer", "result"],
+      registers: [registry],
+    }),
+    auditSize: new Gauge({
+      name: "witness_audit_size",
+      help: "auditing witness: entries replayed clean and verified against the log's tree",
+      labelNames: ["origin"],
+      registers: [registry],
+    }),
+    auditEntries: new Counter({
+      name: "witness_audit_entries_total",
+      help: "auditing witness: entries replayed",
+      labelNames: ["origin"],
       registers: [registry],
     }),
   };

@@ -40,11 +40,32 @@ export const witnessEvidence = pgTable("witness_evidence", {
   /** SHA-256 over the two checkpoint bodies, so the same pair is stored once whoever reports it. */
   fingerprint: text("fingerprint").notNull().unique(),
   noteA: text("note_a").notNull(),
-  noteB: text("note_b").notNull(),
+  /** The second checkpoint; null for kind "audit" (one checkpoint, see witness/audit-evidence.ts). */
+  noteB: text("note_b"),
   /** For kind "inconsistent": the consistency proof and the old root it proves (base64). */
   proof: jsonb("proof").$type<string[]>(),
   provenRoot: text("proven_root"),
+  /** For kind "audit": the violation and the offending entries with their inclusion proofs. */
+  detail: jsonb("detail").$type<Record<string, unknown>>(),
   /** Where it came from: "add-checkpoint", "pull", "gossip <peer url>", "peer <peer url>". */
   source: text("source").notNull(),
   detectedAt: timestamp("detected_at", { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * One row per audited log (a log configured with `audit`): how far this witness replayed it.
+ * `audited_size`/`audited_root` only grow, and move in the same transaction as witness_logs
+ * when a checkpoint is cosigned; witness_logs.size never passes audited_size (the cosigning
+ * update checks it). The snapshot is the replay state at `snapshot_size` (a clean prefix that
+ * ends with an index leaf, verified against a log-signed checkpoint), written every so many
+ * entries or seconds; a restarted witness re-audits from it.
+ */
+export const witnessAudit = pgTable("witness_audit", {
+  origin: text("origin").primaryKey(),
+  auditedSize: bigint("audited_size", { mode: "number" }).notNull().default(0),
+  auditedRoot: bytea("audited_root").notNull(),
+  snapshotSize: bigint("snapshot_size", { mode: "number" }).notNull().default(0),
+  /** witness/replay-snapshot.ts encoding (gzip); null before the first snapshot. */
+  snapshot: bytea("snapshot"),
+  updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
 });

@@ -6,11 +6,18 @@
 // (size, root) the caller verified against, and never once the log is refused. Several witness
 // processes may share one database; the conditional UPDATE is what keeps them consistent.
 
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, gte, sql } from "drizzle-orm";
 import { EMPTY_ROOT } from "../core/merkle.js";
 import type { Database } from "../node/db.js";
+import {
+  type AnyEvidence,
+  type AuditEntryProof,
+  type AuditViolation,
+  auditEvidenceFingerprint,
+  isAuditEvidence,
+} from "./audit-evidence.js";
 import { type Evidence, evidenceFingerprint } from "./evidence.js";
-import { witnessEvidence, witnessLogs } from "./schema.js";
+import { witnessAudit, witnessEvidence, witnessLogs } from "./schema.js";
 
 export interface LogState {
   origin: string;
@@ -21,9 +28,19 @@ export interface LogState {
   refused: boolean;
 }
 
-export interface StoredEvidence extends Evidence {
+export type StoredEvidence = AnyEvidence & {
   source: string;
   detectedAt: string;
+};
+
+/** An audited log's row (witness/auditor.ts). */
+export interface AuditState {
+  origin: string;
+  /** Entries [0, auditedSize) replayed clean; witness_logs.size never passes it. */
+  auditedSize: number;
+  auditedRoot: Uint8Array;
+  snapshotSize: number;
+  snapshot: Uint8Array | null;
 }
 
 export class WitnessStore {
@@ -36,6 +53,46 @@ export class WitnessStore {
       .insert(witnessLogs)
       .values(origins.map((origin) => ({ origin, size: 0, root: EMPTY_ROOT })))
       .onConflictDoNothing();
+  }
+
+  /** Adds an audit row at size 0 for each audited log, leaving existing rows untouched. */
+  async ensureAudits(origins: readonly string[]): Promise<void> {
+    if (origins.length === 0) return;
+    await this.database.db
+      .insert(witnessAudit)
+      .values(origins.map((origin) => ({ origin, auditedSize: 0, auditedRoot: EMPTY_ROOT, snapshotSize: 0 })))
+      .onConflictDoNothing();
+  }
+
+  async getAudit(origin: string): Promise<AuditState | undefined> {
+    const rows = await this.database.db.select().from(witnessAudit).where(eq(witnessAudit.origin, origin));
+    const r = rows[0];
+    return r
+      ? {
+          origin: r.origin,
+          auditedSize: r.auditedSize,
+          auditedRoot: r.auditedRoot,
+          snapshotSize: r.snapshotSize,
+          snapshot: r.snapshot,
+        }
+      : undefined;
+  }
+
+  /**
+   * Stores a replay snapshot of a clean, verified prefix of `size` entries (root `root`), and
+   * raises the audited size to it. Committed when it returns.
+   */
+  async saveSnapshot(origin: string, size: number, root: Uint8Array, snapshot: Uint8Array): Promise<void> {
+    await this.database.db
+      .update(witnessAudit)
+      .set({
+        snapshotSize: size,
+        snapshot,
+        auditedRoot: sql`case when ${witnessAudit.auditedSize} < ${size} then ${root} else ${witnessAudit.auditedRoot} end`,
+        auditedSize: sql`greatest(${witnessAudit.auditedSize}, ${size})`,
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(witnessAudit.origin, origin), sql`${witnessAudit.snapshotSize} <= ${size}`));
   }
 
   async get(origin: string): Promise<LogState | undefined> {
@@ -53,31 +110,63 @@ export class WitnessStore {
     origin: string,
     from: { size: number; root: Uint8Array },
     to: { size: number; root: Uint8Array; note: string },
+    opts: { audited?: boolean } = {},
   ): Promise<boolean> {
-    const rows = await this.database.db
-      .update(witnessLogs)
-      .set({ size: to.size, root: to.root, note: to.note, updatedAt: sql`now()` })
-      .where(
-        and(
-          eq(witnessLogs.origin, origin),
-          eq(witnessLogs.size, from.size),
-          eq(witnessLogs.root, from.root),
-          eq(witnessLogs.refused, false),
-        ),
-      )
-      .returning({ origin: witnessLogs.origin });
-    return rows.length === 1;
+    const cas = and(
+      eq(witnessLogs.origin, origin),
+      eq(witnessLogs.size, from.size),
+      eq(witnessLogs.root, from.root),
+      eq(witnessLogs.refused, false),
+    );
+    if (!opts.audited) {
+      const rows = await this.database.db
+        .update(witnessLogs)
+        .set({ size: to.size, root: to.root, note: to.note, updatedAt: sql`now()` })
+        .where(cas)
+        .returning({ origin: witnessLogs.origin });
+      return rows.length === 1;
+    }
+    // An audited log: the caller audited [0, to.size). The audited size moves in the same
+    // transaction, and the cosigned state only moves if the audit row covers it, so the
+    // database itself never holds a cosigned size beyond the audited one.
+    return this.database.db.transaction(async (tx) => {
+      await tx
+        .update(witnessAudit)
+        .set({
+          auditedRoot: sql`case when ${witnessAudit.auditedSize} < ${to.size} then ${to.root} else ${witnessAudit.auditedRoot} end`,
+          auditedSize: sql`greatest(${witnessAudit.auditedSize}, ${to.size})`,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(witnessAudit.origin, origin));
+      const covered = tx
+        .select({ one: sql`1` })
+        .from(witnessAudit)
+        .where(and(eq(witnessAudit.origin, origin), gte(witnessAudit.auditedSize, to.size)));
+      const rows = await tx
+        .update(witnessLogs)
+        .set({ size: to.size, root: to.root, note: to.note, updatedAt: sql`now()` })
+        .where(and(cas, sql`exists (${covered})`))
+        .returning({ origin: witnessLogs.origin });
+      return rows.length === 1;
+    });
   }
 
   /**
    * Stores evidence (once per contradiction) and refuses its log, in one transaction. Returns
    * true when the evidence was new. Committed when it returns.
    */
-  async addEvidence(e: Evidence, source: string): Promise<boolean> {
-    return this.database.db.transaction(async (tx) => {
-      const inserted = await tx
-        .insert(witnessEvidence)
-        .values({
+  async addEvidence(e: AnyEvidence, source: string): Promise<boolean> {
+    const row = isAuditEvidence(e)
+      ? {
+          origin: e.origin,
+          kind: e.kind,
+          fingerprint: auditEvidenceFingerprint(e),
+          noteA: e.note,
+          noteB: null,
+          detail: { violation: e.violation, entries: e.entries } as Record<string, unknown>,
+          source,
+        }
+      : {
           origin: e.origin,
           kind: e.kind,
           fingerprint: evidenceFingerprint(e),
@@ -86,7 +175,11 @@ export class WitnessStore {
           proof: e.proof ?? null,
           provenRoot: e.provenRoot ?? null,
           source,
-        })
+        };
+    return this.database.db.transaction(async (tx) => {
+      const inserted = await tx
+        .insert(witnessEvidence)
+        .values(row)
         .onConflictDoNothing()
         .returning({ id: witnessEvidence.id });
       await tx.update(witnessLogs).set({ refused: true }).where(eq(witnessLogs.origin, e.origin));
@@ -96,14 +189,36 @@ export class WitnessStore {
 
   async listEvidence(): Promise<StoredEvidence[]> {
     const rows = await this.database.db.select().from(witnessEvidence).orderBy(witnessEvidence.id);
-    return rows.map((r) => ({
-      origin: r.origin,
-      kind: r.kind as Evidence["kind"],
-      notes: [r.noteA, r.noteB],
-      ...(r.proof ? { proof: r.proof } : {}),
-      ...(r.provenRoot ? { provenRoot: r.provenRoot } : {}),
-      source: r.source,
-      detectedAt: r.detectedAt.toISOString(),
-    }));
+    return rows.map((r): StoredEvidence => {
+      const meta = { source: r.source, detectedAt: r.detectedAt.toISOString() };
+      if (r.kind === "audit") {
+        const d = r.detail as { violation: AuditViolation; entries: AuditEntryProof[] };
+        return {
+          origin: r.origin,
+          kind: "audit",
+          note: r.noteA,
+          violation: d.violation,
+          entries: d.entries,
+          ...meta,
+        };
+      }
+      return {
+        origin: r.origin,
+        kind: r.kind as Evidence["kind"],
+        notes: [r.noteA, r.noteB ?? ""],
+        ...(r.proof ? { proof: r.proof } : {}),
+        ...(r.provenRoot ? { provenRoot: r.provenRoot } : {}),
+        ...meta,
+      };
+    });
+  }
+
+  /** Whether a refused log is refused for equivocation, or only for breaking the rules. */
+  async refusalKind(origin: string): Promise<"equivocation" | "violation"> {
+    const rows = await this.database.db
+      .select({ kind: witnessEvidence.kind })
+      .from(witnessEvidence)
+      .where(eq(witnessEvidence.origin, origin));
+    return rows.length > 0 && rows.every((r) => r.kind === "audit") ? "violation" : "equivocation";
   }
 }

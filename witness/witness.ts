@@ -21,7 +21,9 @@ import {
 } from "../core/note.js";
 import { checkConsistency } from "../core/proof.js";
 import type { Logger } from "../node/log.js";
-import { type Evidence, sameSizeEvidence } from "./evidence.js";
+import type { AnyEvidence } from "./audit-evidence.js";
+import type { LogAuditor } from "./auditor.js";
+import { sameSizeEvidence } from "./evidence.js";
 import type { WitnessMetrics } from "./metrics.js";
 import type { LogState, WitnessStore } from "./store.js";
 
@@ -30,7 +32,9 @@ import type { LogState, WitnessStore } from "./store.js";
  *   UNKNOWN_ORIGIN 404 · LOG_SIGNATURE_INVALID 403 · LOG_EQUIVOCATED 403 (the witness holds
  *   evidence against this log and refuses it for good) · BAD_REQUEST 400 · OLD_SIZE_MISMATCH
  *   409 text/x.tlog.size (details.size) · ROOT_MISMATCH 409 (tlog-witness v1.0.0) ·
- *   BAD_PROOF 422 · TOO_LARGE 413.
+ *   BAD_PROOF 422 · TOO_LARGE 413. Auditing witnesses add: LOG_VIOLATION 403 (the log broke a
+ *   trustlog rule, evidence held) · AUDIT_SYNCING 503 (the audit has not reached this checkpoint
+ *   yet) · AUDIT_ROOT_MISMATCH 409 · AUDIT_SIZE_UNKNOWN 503.
  */
 export const WITNESS_ERROR_CODES = [
   "UNKNOWN_ORIGIN",
@@ -41,6 +45,10 @@ export const WITNESS_ERROR_CODES = [
   "ROOT_MISMATCH",
   "BAD_PROOF",
   "TOO_LARGE",
+  "LOG_VIOLATION",
+  "AUDIT_SYNCING",
+  "AUDIT_ROOT_MISMATCH",
+  "AUDIT_SIZE_UNKNOWN",
 ] as const;
 
 export const MAX_PROOF_LINES = 63;
@@ -71,6 +79,8 @@ export interface WitnessOptions {
   logger: Logger;
   metrics: WitnessMetrics;
   hooks?: WitnessHooks;
+  /** Logs this witness audits (docs/witness.md): it cosigns only what their auditor replayed clean. */
+  auditors?: ReadonlyMap<string, LogAuditor>;
 }
 
 function bad(message: string): TrustlogError {
@@ -125,6 +135,7 @@ export class Witness {
   private readonly logger: Logger;
   private readonly metrics: WitnessMetrics;
   private readonly hooks: WitnessHooks;
+  private readonly auditors: ReadonlyMap<string, LogAuditor>;
   /** Last state seen per origin, to skip a read on the common path (see `add`). */
   private readonly cache = new Map<string, LogState>();
 
@@ -135,6 +146,12 @@ export class Witness {
     this.logger = opts.logger;
     this.metrics = opts.metrics;
     this.hooks = opts.hooks ?? {};
+    this.auditors = opts.auditors ?? new Map();
+  }
+
+  /** The auditor of an audited log (undefined for logs only witnessed). */
+  auditor(origin: string): LogAuditor | undefined {
+    return this.auditors.get(origin);
   }
 
   log(origin: string): WitnessedLog | undefined {
@@ -192,8 +209,9 @@ export class Witness {
       if (!state) throw new TrustlogError("UNKNOWN_ORIGIN", "log is not registered in the store", { origin });
       this.cache.set(origin, state);
     }
-    if (state.refused) throw equivocated(origin);
+    if (state.refused) throw await this.refusal(origin);
     if (req.oldSize !== state.size) throw sizeMismatch(state.size);
+    const auditor = this.auditors.get(origin);
     if (cp.size === 0 && !equalBytes(cp.root, EMPTY_ROOT))
       throw badProof("a size-0 checkpoint must have the empty root");
     if (cp.size === state.size) {
@@ -205,6 +223,16 @@ export class Witness {
         );
       }
       if (req.proof.length !== 0) throw badProof("the proof must be empty between equal sizes");
+      // A checkpoint recorded before this log was audited (or before the audit row existed)
+      // is not re-cosigned by an auditing key until the audit has reached it.
+      if (auditor && cp.size > auditor.committedSize) {
+        await auditor.require(cp, logNote(parsed.body, logLines));
+        if (
+          !(await this.store.advance(origin, state, { ...state, note: state.note ?? "" }, { audited: true }))
+        )
+          throw sizeMismatch((await this.store.get(origin))?.size ?? state.size);
+        auditor.cosigned(cp.size);
+      }
       // Already recorded: a fresh timestamp vouches for freshness, the state does not change.
       return [this.cosign(cp)];
     }
@@ -217,12 +245,17 @@ export class Witness {
         throw badProof("consistency proof does not verify");
       }
     }
+    // An auditing witness cosigns only entries it replayed clean (witness/auditor.ts).
+    if (auditor) await auditor.require(cp, logNote(parsed.body, logLines));
     // Signed here, but it only leaves once the store has moved: see the comment at the top.
     const line = this.cosign(cp);
     const note = formatNote(formatCheckpoint(cp), [...logLines, line]);
     await this.hooks.beforeUpdate?.(origin);
-    if (await this.store.advance(origin, state, { size: cp.size, root: cp.root, note })) {
+    if (
+      await this.store.advance(origin, state, { size: cp.size, root: cp.root, note }, { audited: !!auditor })
+    ) {
       this.cache.set(origin, { origin, size: cp.size, root: cp.root, note, refused: false });
+      auditor?.cosigned(cp.size);
       return [line];
     }
     // Someone else moved the log between our read and our update.
@@ -234,20 +267,39 @@ export class Witness {
       await this.sameSizeFork(now, logNote(parsed.body, logLines), source);
     }
     if (now.size !== req.oldSize) throw sizeMismatch(now.size);
-    throw equivocated(origin);
+    throw await this.refusal(origin);
+  }
+
+  /** LOG_VIOLATION when only audit evidence refuses the log, else LOG_EQUIVOCATED. */
+  private async refusal(origin: string): Promise<TrustlogError> {
+    if ((await this.store.refusalKind(origin)) === "violation") {
+      return new TrustlogError(
+        "LOG_VIOLATION",
+        "this witness holds evidence that the log broke the trustlog rules and refuses it",
+        { origin },
+      );
+    }
+    return equivocated(origin);
   }
 
   /** Stores evidence (after the caller checked it), logs it loudly and counts it. */
-  async recordEvidence(e: Evidence, source: string): Promise<boolean> {
+  async recordEvidence(e: AnyEvidence, source: string): Promise<boolean> {
     this.cache.delete(e.origin);
     const fresh = await this.store.addEvidence(e, source);
     this.cache.delete(e.origin);
     if (fresh) {
       this.metrics.evidence.inc({ origin: e.origin, kind: e.kind });
-      this.logger.error(
-        { origin: e.origin, kind: e.kind, source, notes: e.notes },
-        "LOG EQUIVOCATION: two signed checkpoints cannot both be true; refusing to cosign this log",
-      );
+      if (e.kind === "audit") {
+        this.logger.error(
+          { origin: e.origin, kind: e.kind, source, violation: e.violation },
+          "LOG VIOLATION: evidence that the log broke the trustlog rules; refusing to cosign this log",
+        );
+      } else {
+        this.logger.error(
+          { origin: e.origin, kind: e.kind, source, notes: e.notes },
+          "LOG EQUIVOCATION: two signed checkpoints cannot both be true; refusing to cosign this log",
+        );
+      }
     }
     return fresh;
   }
