@@ -9,7 +9,7 @@
 
 import { equalBytes, toBase64 } from "../core/bytes.js";
 import type { Checkpoint } from "../core/checkpoint.js";
-import { TrustlogError } from "../core/errors.js";
+import { type ErrorCode, TrustlogError } from "../core/errors.js";
 import { LogReplayer, type Violation } from "../core/log-replay.js";
 import { foldRight, leafHash, nodeHash } from "../core/merkle.js";
 import type { MemoryState } from "../core/policy.js";
@@ -90,7 +90,7 @@ class CompactRange {
 
 function at(
   index: number,
-  code: string,
+  code: ErrorCode,
   message: string,
   extra: Record<string, unknown> = {},
 ): TrustlogError {

@@ -3,6 +3,7 @@
 // verify-key.ts, audit.ts) against signatures and proofs.
 
 import { fromBase64 } from "../core/bytes.js";
+import { type ErrorCode, knownCode } from "../core/error-codes.js";
 import { TrustlogError } from "../core/errors.js";
 import type { Envelope } from "../core/event.js";
 import { entriesPath, type TileId, tilePath } from "../core/tiles.js";
@@ -158,7 +159,10 @@ export class LogClient {
     const result = (Array.isArray(r.results) ? r.results[0] : r) as SubmitResult & {
       error?: { code: string; message: string };
     };
-    if (result?.error) throw new TrustlogError(result.error.code, result.error.message);
+    if (result?.error)
+      throw new TrustlogError(knownCode(result.error.code, "BAD_RESPONSE"), result.error.message, {
+        ...result.error,
+      });
     return { result, checkpoint: r.checkpoint };
   }
 }
@@ -175,7 +179,7 @@ function decodeHashes(v: unknown, what: string): Uint8Array[] {
 
 /** Turns an error answer into a TrustlogError carrying the log's code, status and details. */
 async function httpError(res: Response, path: string): Promise<TrustlogError> {
-  let code = res.status === 404 ? "NOT_FOUND" : `HTTP_${res.status}`;
+  let code: ErrorCode = res.status === 404 ? "NOT_FOUND" : `HTTP_${res.status}`;
   let message = `${path}: HTTP ${res.status}`;
   let extra: Record<string, unknown> = {};
   try {
@@ -184,9 +188,9 @@ async function httpError(res: Response, path: string): Promise<TrustlogError> {
       error?: { code?: string; message?: string } & Record<string, unknown>;
     } & Record<string, unknown>;
     if (error?.code) {
-      code = error.code;
+      code = knownCode(error.code, `HTTP_${res.status}`);
       message = error.message ?? message;
-      extra = { ...rest, ...error };
+      extra = { ...rest, ...error, ...(code !== error.code ? { remoteCode: error.code } : {}) };
     }
   } catch {
     // not JSON: keep the status code

@@ -13,7 +13,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { concat, equalBytes, fromBase64, fromHex, fromUtf8, toBase64, toHex, utf8 } from "./bytes.js";
 import { cosignatureSigner, cosignatureVerifier } from "./cosignature.js";
 import { ed25519, isWeakPublicKey } from "./ed25519.js";
-import { TrustlogError } from "./errors.js";
+import { type ErrorCode, TrustlogError } from "./errors.js";
 
 export const MAX_NOTE_BYTES = 1 << 20;
 export const MAX_NOTE_SIGNATURES = 100;
@@ -73,7 +73,7 @@ export function isValidKeyName(name: string): boolean {
   return name.length > 0 && !SPACE.test(name) && !name.includes("+") && !LONE_SURROGATE.test(name);
 }
 
-function checkName(name: string, code: string): void {
+function checkName(name: string, code: ErrorCode): void {
   if (typeof name !== "string" || !isValidKeyName(name)) {
     throw new TrustlogError(code, "invalid key name", { name: String(name).slice(0, 100) });
   }

@@ -9,7 +9,7 @@
 //   the type → actor's authority → signatures cover the roles → body rules.
 
 import { toBase64 } from "./bytes.js";
-import { TrustlogError } from "./errors.js";
+import { type ErrorCode, TrustlogError } from "./errors.js";
 import {
   checkSignatures,
   DELEGABLE_OPS,
@@ -144,19 +144,16 @@ export interface ApplyResult {
 export const DEFAULT_SKEW_SECONDS = 300;
 
 // ---------------------------------------------------------------------------------------------
-// Error kinds: the one place that says how each code is answered over HTTP.
+// Codes: how each is answered (its kind) is in core/error-codes.ts, like every other code.
 
-export type PolicyErrorKind = "malformed" | "forbidden" | "conflict" | "too_large";
-
-const KINDS: Record<string, PolicyErrorKind> = {
-  MALFORMED: "malformed",
-  TOO_MANY_SIGNATURES: "malformed",
-  TOO_LARGE: "too_large",
-  CHAIN_CONFLICT: "conflict",
-  ORG_EXISTS: "conflict",
-  ACCOUNT_EXISTS: "conflict",
-};
-const FORBIDDEN = [
+/** Every code applyEvent and parseEnvelope can throw (docs/events.md lists them). */
+export const POLICY_ERROR_CODES = [
+  "MALFORMED",
+  "TOO_MANY_SIGNATURES",
+  "TOO_LARGE",
+  "CHAIN_CONFLICT",
+  "ORG_EXISTS",
+  "ACCOUNT_EXISTS",
   "SIG_INVALID",
   "SIG_UNEXPECTED",
   "SIG_MISSING",
@@ -189,22 +186,11 @@ const FORBIDDEN = [
   "GRANT_LIMIT",
   "ADMIN_LIMIT",
   "KEY_LIMIT",
-];
-for (const c of FORBIDDEN) KINDS[c] = "forbidden";
+] as const satisfies readonly ErrorCode[];
 
-/** Every code applyEvent and parseEnvelope can throw. */
-export const POLICY_ERROR_CODES: readonly string[] = Object.keys(KINDS);
+export type PolicyErrorCode = (typeof POLICY_ERROR_CODES)[number];
 
-/**
- * How a policy or parse error code is answered: malformed → 400, forbidden → 403,
- * conflict → 409 (CHAIN_CONFLICT carries the subject's head in details), too_large → 413.
- * Undefined for codes that are not the policy's (a bug or an infrastructure failure: 500).
- */
-export function policyErrorKind(code: string): PolicyErrorKind | undefined {
-  return Object.hasOwn(KINDS, code) ? KINDS[code] : undefined;
-}
-
-function refuse(code: string, message: string, details?: Record<string, unknown>): never {
+function refuse(code: PolicyErrorCode, message: string, details?: Record<string, unknown>): never {
   throw new TrustlogError(code, message, details);
 }
 

@@ -6,7 +6,7 @@
 // algorithms step by step; the proof, the sizes and the hashes they take are attacker-controlled.
 
 import { equalBytes } from "./bytes.js";
-import { TrustlogError } from "./errors.js";
+import { type ErrorCode, TrustlogError } from "./errors.js";
 import {
   EMPTY_ROOT,
   HASH_SIZE,
@@ -133,7 +133,7 @@ export function proveConsistencySync(oldSize: number, newSize: number, reader: S
   return subtreeHashesSync(consistencyProofRanges(oldSize, newSize), reader);
 }
 
-function checkHashes(code: string, what: string, hashes: readonly unknown[]): void {
+function checkHashes(code: ErrorCode, what: string, hashes: readonly unknown[]): void {
   for (const h of hashes) {
     if (!(h instanceof Uint8Array) || h.length !== HASH_SIZE) {
       throw new TrustlogError(code, `${what} is not a 32-byte hash`);
@@ -143,7 +143,7 @@ function checkHashes(code: string, what: string, hashes: readonly unknown[]): vo
 
 /**
  * Checks that `leafHash` is leaf `index` of the tree of `size` leaves whose root is `root`
- * (RFC 9162 §2.1.3.2). Throws INCLUSION_PROOF_INVALID otherwise.
+ * (RFC 9162 §2.1.3.2). Throws INCLUSION_INVALID otherwise.
  */
 export function checkInclusion(
   leafHash: Uint8Array,
@@ -152,7 +152,7 @@ export function checkInclusion(
   proof: readonly Uint8Array[],
   root: Uint8Array,
 ): void {
-  const code = "INCLUSION_PROOF_INVALID";
+  const code = "INCLUSION_INVALID";
   const fail = (message: string): never => {
     throw new TrustlogError(code, message, { index, size });
   };

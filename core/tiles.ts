@@ -303,7 +303,7 @@ export function appendLeaves(
 
   const readEdge = (t: TileId): Uint8Array => {
     const data = readEdgeTile(t);
-    if (data === undefined) throw new TrustlogError("MISSING_TILE", `edge tile ${tilePath(t)} is missing`);
+    if (data === undefined) throw new TrustlogError("TILE_MISSING", `edge tile ${tilePath(t)} is missing`);
     checkTileData(t, data);
     return data;
   };

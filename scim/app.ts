@@ -7,7 +7,7 @@
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
-import { isTrustlogError } from "../core/errors.js";
+import { type ErrorKind, isTrustlogError } from "../core/errors.js";
 import type { Database } from "../node/db.js";
 import { isDatabaseUnavailable, ping } from "../node/db.js";
 import type { Logger } from "../node/log.js";
@@ -49,10 +49,34 @@ function scimJson(body: unknown, status = 200, headers: Record<string, string> =
 }
 
 /** The one mapping from errors to SCIM error answers. */
+/**
+ * The bridge's answer to each kind of code (core/error-codes.ts) that is not already a SCIM
+ * error: the client's mistakes and pushback keep their status, everything else is the bridge's
+ * own failure (500).
+ */
+const KIND_STATUS: Record<ErrorKind, number> = {
+  malformed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unprocessable: 400,
+  pushback: 429,
+  unavailable: 503,
+  refused: 500,
+  upstream: 500,
+  local: 500,
+  internal: 500,
+};
+
 export function scimErrorResponse(err: unknown, logger?: Logger): Response {
   if (err instanceof ScimError) return scimJson(err.body(), err.status);
-  if (isTrustlogError(err) && err.code === "DATABASE_UNAVAILABLE")
-    return scimJson(new ScimError(503, undefined, err.message).body(), 503, { "retry-after": "1" });
+  if (isTrustlogError(err) && KIND_STATUS[err.kind] !== 500) {
+    const status = KIND_STATUS[err.kind];
+    const retry: Record<string, string> = status === 503 || status === 429 ? { "retry-after": "1" } : {};
+    return scimJson(new ScimError(status, undefined, err.message, err.code).body(), status, retry);
+  }
   if (isDatabaseUnavailable(err))
     return scimJson(new ScimError(503, undefined, "the database cannot be reached; retry").body(), 503, {
       "retry-after": "1",

@@ -20,7 +20,8 @@ import type { TrustStore } from "../client/trust-store.js";
 import { verifyKey } from "../client/verify-key.js";
 import { fromBase64, toBase64 } from "../core/bytes.js";
 import { ed25519 } from "../core/ed25519.js";
-import { isTrustlogError, TrustlogError } from "../core/errors.js";
+import { knownCode } from "../core/error-codes.js";
+import { type ErrorCode, isTrustlogError, TrustlogError } from "../core/errors.js";
 import { type Envelope, parseEnvelope } from "../core/event.js";
 import {
   accountDelete,
@@ -265,8 +266,11 @@ export class Bridge {
     const results = (answer.json.results ?? []) as Record<string, unknown>[];
     for (const [i, r] of ready.entries()) {
       const res = results[i] ?? { error: { code: "BAD_RESPONSE", message: "no result" } };
-      if ("error" in res) await this.refused(r.row, res.error as { code: string; message: string });
-      else
+      if ("error" in res) {
+        const e = res.error as { code: string; message: string };
+        const code = knownCode(e.code, "BAD_RESPONSE");
+        await this.refused(r.row, { code, message: code === e.code ? e.message : `${e.code}: ${e.message}` });
+      } else
         await this.logged(r.row, r.envelope, res as { index: number; leafHash: string; duplicate?: boolean });
     }
     return true;
@@ -387,7 +391,7 @@ export class Bridge {
     if (ev.type === "account.invite") this.trigger("invites");
   }
 
-  private async refused(row: OutboxRow, err: { code: string; message: string }): Promise<void> {
+  private async refused(row: OutboxRow, err: { code: ErrorCode; message: string }): Promise<void> {
     this.o.metrics.refused.inc({ code: err.code });
     if (RESIGN_CODES.has(err.code)) {
       // Not in the log (the log answers a logged event as a duplicate, even then): sign anew.

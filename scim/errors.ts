@@ -2,7 +2,7 @@
 // status and, where RFC 7644 defines one, a `scimType`. The body is always
 // {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"], "status": "<status>", "scimType"?, "detail"}.
 
-import { TrustlogError } from "../core/errors.js";
+import { type ErrorCode, TrustlogError } from "../core/errors.js";
 
 export const ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error";
 
@@ -23,7 +23,7 @@ export class ScimError extends TrustlogError {
     readonly status: number,
     readonly scimType: ScimType | undefined,
     detail: string,
-    code = scimType ? `SCIM_${scimType.toUpperCase()}` : `SCIM_${status}`,
+    code: ErrorCode = scimType ? `SCIM_${scimType.toUpperCase()}` : `SCIM_${status}`,
   ) {
     super(code, detail, { status, ...(scimType ? { scimType } : {}) });
   }

@@ -6,7 +6,7 @@
 // revoked, not yet valid, expired, or lacks an op the bridge needs, and says which.
 
 import { type HistoryOptions, verifyHistory } from "../client/verify-key.js";
-import { TrustlogError } from "../core/errors.js";
+import { type ErrorCode, TrustlogError } from "../core/errors.js";
 import type { GrantIssueBody } from "../core/event.js";
 
 /** What a SCIM bridge must be able to do: invite, suspend, reactivate, delete. */
@@ -20,7 +20,7 @@ export const REQUIRED_OPS = [
 export interface GrantStatus {
   ok: boolean;
   /** GRANT_UNKNOWN, GRANT_KEY_MISMATCH, GRANT_REVOKED, GRANT_NOT_YET_VALID, GRANT_EXPIRED, GRANT_MISSING_OP, or a verification code. */
-  code?: string;
+  code?: ErrorCode;
   message: string;
   grant?: {
     id: string;
@@ -55,7 +55,7 @@ export async function checkGrant(opts: GrantCheckOptions): Promise<GrantStatus> 
     if (ev.type === "grant.revoke" && ev.body.id === opts.grantId)
       revoked = { index: e.index, reason: ev.body.reason };
   }
-  const fail = (code: string, message: string, extra: Partial<GrantStatus> = {}): GrantStatus => ({
+  const fail = (code: ErrorCode, message: string, extra: Partial<GrantStatus> = {}): GrantStatus => ({
     ok: false,
     code,
     message,

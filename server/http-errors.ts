@@ -4,51 +4,34 @@
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { type ErrorCode, type ErrorKind, errorKind } from "../core/error-codes.js";
 import { TrustlogError } from "../core/errors.js";
-import { type PolicyErrorKind, policyErrorKind } from "../core/policy.js";
 import { databaseUnavailable, isDatabaseUnavailable } from "../node/db.js";
 
-// Codes of parsing and policy (core/policy.ts decides their kind, so a rule added there is
-// answered right without touching this file), then the server's own codes.
-const KIND_STATUS: Record<PolicyErrorKind, ContentfulStatusCode> = {
+// The log server's answer to each kind of code (core/error-codes.ts). A verifier's refusal or
+// an upstream failure reaching a handler unhandled is the server's own failure: 500.
+const KIND_STATUS: Record<ErrorKind, ContentfulStatusCode> = {
   malformed: 400,
+  unauthorized: 401,
   forbidden: 403,
+  not_found: 404,
   conflict: 409,
   too_large: 413,
-};
-
-const STATUS: Record<string, ContentfulStatusCode> = {
-  // The request itself is wrong: fix it before retrying.
-  MALFORMED: 400,
-  BAD_REQUEST: 400,
-  BAD_QUERY: 400,
-  BAD_BASE64: 400,
-  BAD_KEY: 400,
-  BAD_TILE_PATH: 400,
-  OUT_OF_RANGE: 400,
-  BAD_RANGE: 400,
-  UNAUTHORIZED: 401,
-  NOT_FOUND: 404,
-  CHAIN_CONFLICT: 409,
-  TOO_LARGE: 413,
-  // Pushback: nothing is wrong with the request; retry after Retry-After.
-  QUEUE_FULL: 429,
-  RATE_LIMITED: 429,
-  NOT_LEADER: 503,
-  SHUTTING_DOWN: 503,
-  SEQUENCER_FAILED: 503,
-  DATABASE_UNAVAILABLE: 503,
-  UNAVAILABLE: 503,
-  INTERNAL: 500,
+  unprocessable: 422,
+  pushback: 429,
+  unavailable: 503,
+  refused: 500,
+  upstream: 500,
+  local: 500,
+  internal: 500,
 };
 
 /** Seconds a pushed-back client should wait before retrying. */
 export const RETRY_AFTER_SECONDS = 1;
 
-/** The status for an error code; 500 for codes nobody planned for (a bug, not the client's fault). */
-export function statusOf(code: string): ContentfulStatusCode {
-  const kind = policyErrorKind(code);
-  return kind ? KIND_STATUS[kind] : (STATUS[code] ?? 500);
+/** The status for an error code. */
+export function statusOf(code: ErrorCode): ContentfulStatusCode {
+  return KIND_STATUS[errorKind(code)];
 }
 
 export interface ErrorBody {

@@ -25,7 +25,7 @@ export function writeNewSignerKey(file: string, name: string): { skey: string; v
     writeFileSync(file, `${skey}\n`, { mode: 0o600, flag: "wx" });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") {
-      throw new TrustlogError("KEY_EXISTS", `${file} already exists; refusing to overwrite a key`);
+      throw new TrustlogError("KEY_FILE_EXISTS", `${file} already exists; refusing to overwrite a key`);
     }
     throw err;
   }

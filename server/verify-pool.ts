@@ -13,12 +13,12 @@ import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { concat } from "../core/bytes.js";
-import { TrustlogError } from "../core/errors.js";
+import { type ErrorCode, TrustlogError } from "../core/errors.js";
 import { checkSignatures, parseEnvelope } from "../core/event.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 
 /** What the worker answers per leaf: null when every signature verifies. */
-type Verdict = { code: string; message: string; details?: Record<string, unknown> } | null;
+type Verdict = { code: ErrorCode; message: string; details?: Record<string, unknown> } | null;
 
 interface Job {
   id: number;

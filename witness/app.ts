@@ -17,7 +17,7 @@ import { bodyLimit } from "hono/body-limit";
 // checkpoint was replayed with the trustlog rules and every index leaf recomputed.
 import { AUDIT_STATEMENT, PLAIN_STATEMENT } from "../client/witness-policy.js";
 import { toHex, utf8 } from "../core/bytes.js";
-import { isTrustlogError, TrustlogError } from "../core/errors.js";
+import { type ErrorKind, isTrustlogError, TrustlogError } from "../core/errors.js";
 import type { Logger } from "../node/log.js";
 import { anyEvidenceToJson } from "./audit-evidence.js";
 import type { WitnessMetrics } from "./metrics.js";
@@ -35,6 +35,28 @@ export interface WitnessAppOptions {
   maxBodyBytes?: number;
 }
 
+/**
+ * The witness's answer to each kind of code (core/error-codes.ts): C2SP tlog-witness's statuses
+ * (403 for a bad log signature or a log this witness refuses, 409 for a size or root that does
+ * not match, 422 for a bad consistency proof, 404 for an unknown origin). A verifier's refusal
+ * reaching a handler unhandled is the witness's own failure: 500.
+ */
+const KIND_STATUS: Record<ErrorKind, number> = {
+  malformed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unprocessable: 422,
+  pushback: 429,
+  unavailable: 503,
+  refused: 500,
+  upstream: 500,
+  local: 500,
+  internal: 500,
+};
+
 /** The one mapping from error codes to HTTP answers. */
 export function errorResponse(err: unknown, logger?: Logger): Response {
   const text = (status: number, body: string) =>
@@ -44,41 +66,22 @@ export function errorResponse(err: unknown, logger?: Logger): Response {
     return text(500, "INTERNAL: internal error\n");
   }
   const msg = `${err.code}: ${err.message}\n`;
-  switch (err.code) {
-    case "UNKNOWN_ORIGIN":
-    case "NOT_FOUND":
-      return text(404, msg);
-    case "LOG_SIGNATURE_INVALID":
-    case "LOG_EQUIVOCATED":
-    case "LOG_VIOLATION":
-      return text(403, msg);
-    case "AUDIT_SYNCING":
-    case "AUDIT_SIZE_UNKNOWN": {
-      // Not yet: the audit has not reached this checkpoint. The log retries with its next one.
-      const res = text(503, msg);
-      res.headers.set("Retry-After", "5");
-      return res;
-    }
-    case "AUDIT_ROOT_MISMATCH":
-      return text(409, msg);
-    case "BAD_REQUEST":
-      return text(400, msg);
-    case "OLD_SIZE_MISMATCH":
-      // Exactly this content type, no charset: Go clients compare the header string.
-      return new Response(`${err.details?.size}\n`, {
-        status: 409,
-        headers: { "Content-Type": "text/x.tlog.size" },
-      });
-    case "ROOT_MISMATCH":
-      return text(409, msg);
-    case "BAD_PROOF":
-      return text(422, msg);
-    case "TOO_LARGE":
-      return text(413, msg);
-    default:
-      logger?.error({ err }, "unexpected error");
-      return text(500, `INTERNAL: ${err.code}\n`);
+  if (err.code === "OLD_SIZE_MISMATCH") {
+    // Exactly this content type, no charset: Go clients compare the header string.
+    return new Response(`${err.details?.size}\n`, {
+      status: 409,
+      headers: { "Content-Type": "text/x.tlog.size" },
+    });
   }
+  const status = KIND_STATUS[err.kind];
+  if (status === 500) {
+    logger?.error({ err }, "unexpected error");
+    return text(500, `INTERNAL: ${err.code}\n`);
+  }
+  const res = text(status, msg);
+  // Not yet (an audit behind this checkpoint, the database away): the log retries later.
+  if (status === 503) res.headers.set("Retry-After", "5");
+  return res;
 }
 
 /** Lowercase hex SHA-256 of an origin: the path segment of the monitoring GET. */

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ANSWER_LIMITS, readBounded } from "../../client/bounded-read.js";
 import { LogClient } from "../../client/log-client.js";
 import { equalBytes } from "../../core/bytes.js";
-import { isTrustlogError } from "../../core/errors.js";
+import { type ErrorCode, isTrustlogError } from "../../core/errors.js";
 import { MAX_ENVELOPE_BYTES } from "../../core/event.js";
 import { encodeEntryBundle, FULL_TILE_BYTES } from "../../core/tiles.js";
 import { httpGetOk, WITNESS_ANSWER_LIMITS } from "../../witness/http.js";
@@ -113,7 +113,7 @@ afterAll(async () => {
  * Runs `call`, which must fail with RESPONSE_TOO_LARGE (or `code`), sampling rss and
  * arrayBuffers every few milliseconds meanwhile; returns the largest growth seen.
  */
-async function refusedWithin(call: () => Promise<unknown>, code = "RESPONSE_TOO_LARGE") {
+async function refusedWithin(call: () => Promise<unknown>, code: ErrorCode = "RESPONSE_TOO_LARGE") {
   const before = process.memoryUsage();
   let peak = { rss: 0, arrayBuffers: 0 };
   const sample = () => {

@@ -2,7 +2,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { fromBase64, toBase64, toHex, u64be, utf8 } from "../../core/bytes.js";
-import { isTrustlogError } from "../../core/errors.js";
+import { type ErrorCode, isTrustlogError } from "../../core/errors.js";
 import {
   EMPTY_ROOT,
   type HashReader,
@@ -26,10 +26,10 @@ import {
 } from "../../core/proof.js";
 import { naiveConsistency, naivePath, naiveRoot, RFC_LEAVES, testLeaves } from "./naive-merkle.js";
 
-const INCLUSION = "INCLUSION_PROOF_INVALID";
+const INCLUSION = "INCLUSION_INVALID";
 const CONSISTENCY = "CONSISTENCY_PROOF_INVALID";
 
-function expectCode(f: () => void, code: string, why: string): void {
+function expectCode(f: () => void, code: ErrorCode, why: string): void {
   let error: unknown;
   try {
     f();

@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from "vitest";
 import { toBase64 } from "../../core/bytes.js";
+import { errorKind } from "../../core/error-codes.js";
 import { isTrustlogError } from "../../core/errors.js";
 import {
   type Envelope,
@@ -13,7 +14,6 @@ import {
   maxSignatures,
   parseEnvelope,
 } from "../../core/event.js";
-import { policyErrorKind } from "../../core/policy.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
 
 const root = testKey("caps-root");
@@ -75,7 +75,7 @@ describe("signature caps per event type", () => {
     expect(err.code).toBe("TOO_MANY_SIGNATURES");
     expect(err.message).toBe("sigs: account.suspend can use at most 1 signature, got 2");
     expect(err.details).toMatchObject({ count: 2, limit: 1 });
-    expect(policyErrorKind("TOO_MANY_SIGNATURES")).toBe("malformed");
+    expect(errorKind("TOO_MANY_SIGNATURES")).toBe("malformed");
     expect(h.refuse(h.invite("acme", "bob", delegate(bridge, "scim"), { extraSigners: [root] })).code).toBe(
       "TOO_MANY_SIGNATURES",
     );

@@ -238,7 +238,7 @@ describe("appending leaves to a tiled tree", () => {
   it("refuses to append without the current edge tiles, or with an edge tile of the wrong size", () => {
     const leaves = testLeaves(10);
     expect(() => appendLeaves(5, () => undefined, leaves)).toThrow(
-      expect.objectContaining({ code: "MISSING_TILE" }),
+      expect.objectContaining({ code: "TILE_MISSING" }),
     );
     expect(() => appendLeaves(5, () => new Uint8Array(32 * 4), leaves)).toThrow(
       expect.objectContaining({ code: "BAD_TILE" }),

@@ -77,6 +77,6 @@ describe("log key file", () => {
   it("keygen never overwrites a key", () => {
     const file = join(dir, "k");
     writeNewSignerKey(file, "n");
-    expect(() => writeNewSignerKey(file, "n")).toThrow(expect.objectContaining({ code: "KEY_EXISTS" }));
+    expect(() => writeNewSignerKey(file, "n")).toThrow(expect.objectContaining({ code: "KEY_FILE_EXISTS" }));
   });
 });
