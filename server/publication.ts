@@ -43,7 +43,6 @@ export class Publication {
       this.collector = new WitnessCollector({
         witnesses: opts.witnesses,
         hashReader: (size) => opts.store.hashReader(size),
-        clock: opts.clock,
         logger: opts.logger,
         onCosignatures: (ev) => void this.record(ev.size, ev.witness, ev.lines),
       });

@@ -59,6 +59,9 @@ export interface LogStoreOptions {
 
 const HASH = 32;
 
+/** A served checkpoint carries at most this many signatures (the log's and cosignatures). */
+export const MAX_CHECKPOINT_SIGNATURES = 16;
+
 // One key per tile: level and index both in the text, so no two tiles can share a key (indices
 // go up to 2^53, far past any fixed stride between levels).
 const tileKey = (level: number, index: number) => `${level}/${index}`;
@@ -127,12 +130,18 @@ export class LogStore {
     };
   }
 
+  /**
+   * The cosignature lines of a checkpoint, by witness name, at most 15: with the log's own, a
+   * served note carries at most 16 signatures, what C2SP tlog-checkpoint verifiers accept
+   * (witnesses once configured and since removed may have left lines behind).
+   */
   private async cosignatureLines(size: number): Promise<string[]> {
     const rows = await this.db
       .select({ line: cosignatures.line })
       .from(cosignatures)
       .where(eq(cosignatures.size, size))
-      .orderBy(asc(cosignatures.witness));
+      .orderBy(asc(cosignatures.witness))
+      .limit(MAX_CHECKPOINT_SIGNATURES - 1);
     return rows.map((r) => r.line);
   }
 

@@ -1,6 +1,7 @@
 // The log side of C2SP tlog-witness: submits each new checkpoint to the configured witnesses
-// and collects their cosignatures. Self-contained (core/ and node/log only), so the server
-// wires it in after each checkpoint it publishes and attaches `cosignedNote()` when serving.
+// and hands each verified cosignature to `onCosignatures` (server/publication.ts stores it with
+// its checkpoint, and what the log serves is read back from there). Self-contained (core/ and
+// node/log only).
 //
 // Per witness, requests run one at a time and in order (a witness's state only moves forward,
 // so a newer checkpoint queued behind an older one makes the older one moot and it is skipped);
@@ -10,11 +11,8 @@
 
 import { equalBytes, toBase64 } from "../core/bytes.js";
 import type { HashReader } from "../core/merkle.js";
-import { formatNote, type NoteVerifier, openNote, parseNote, parseVerifierKey } from "../core/note.js";
+import { type NoteVerifier, openNote, parseNote, parseVerifierKey } from "../core/note.js";
 import { proveConsistency } from "../core/proof.js";
-
-/** Spec and Sigsum tooling: a published checkpoint carries at most 16 signatures. */
-export const MAX_CHECKPOINT_SIGNATURES = 16;
 
 export interface CollectorWitness {
   name: string;
@@ -35,8 +33,6 @@ export interface WitnessCollectorOptions {
   witnesses: readonly CollectorWitness[];
   /** A reader of the log's tree at `size` (for consistency proofs from a witness's size). */
   hashReader: (size: number) => HashReader;
-  /** Milliseconds since the epoch (Date.now by default). */
-  clock?: () => number;
   logger: CollectorLogger;
   /** Called whenever a witness's cosignature for the latest checkpoint arrives. */
   onCosignatures?: (event: { size: number; witness: string; lines: string[] }) => void;
@@ -55,29 +51,16 @@ interface WitnessState {
   readonly verifier: NoteVerifier;
   /** The witness's latest cosigned size as far as we know (0 until told otherwise). */
   size: number;
-  /** Its valid cosignature lines and the checkpoint body they cover. */
-  cosigned?: { body: string; size: number; lines: string[]; at: number };
   lastError?: string;
   queue: Promise<void>;
 }
 
-export interface WitnessStatus {
-  name: string;
-  url: string;
-  size: number;
-  cosignedSize: number | undefined;
-  cosignedAt: number | undefined;
-  lastError: string | undefined;
-}
-
 export class WitnessCollector {
   private readonly witnesses: WitnessState[];
-  private readonly clock: () => number;
   private readonly timeoutMs: number;
   private latest: Submission | undefined;
 
   constructor(private readonly opts: WitnessCollectorOptions) {
-    this.clock = opts.clock ?? Date.now;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.witnesses = opts.witnesses.map((w) => ({
       config: { ...w, url: w.url.replace(/\/+$/, "") },
@@ -106,43 +89,6 @@ export class WitnessCollector {
   /** Re-submits the latest checkpoint, so cosignature timestamps stay fresh while idle. */
   refresh(): Promise<void> {
     return this.latest ? this.submit(this.latest.note, this.latest.size) : Promise.resolve();
-  }
-
-  /** The latest checkpoint with the cosignatures collected for it (at most 16 signatures). */
-  cosignedNote(): string | undefined {
-    const sub = this.latest;
-    if (!sub) return undefined;
-    const lines = parseNote(sub.note).signatures.map((s) => s.line);
-    for (const w of this.witnesses) {
-      if (w.cosigned?.body !== sub.body) continue;
-      for (const l of w.cosigned.lines) {
-        if (lines.length >= MAX_CHECKPOINT_SIGNATURES) break;
-        if (!lines.includes(l)) lines.push(l);
-      }
-    }
-    return formatNote(sub.body, lines);
-  }
-
-  /** True when at least k witnesses cosigned the latest checkpoint. */
-  quorumMet(k: number): boolean {
-    return this.cosignerCount() >= k;
-  }
-
-  cosignerCount(): number {
-    const sub = this.latest;
-    if (!sub) return 0;
-    return this.witnesses.filter((w) => w.cosigned?.body === sub.body).length;
-  }
-
-  status(): WitnessStatus[] {
-    return this.witnesses.map((w) => ({
-      name: w.config.name,
-      url: w.config.url,
-      size: w.size,
-      cosignedSize: w.cosigned?.size,
-      cosignedAt: w.cosigned?.at,
-      lastError: w.lastError,
-    }));
   }
 
   private async submitTo(w: WitnessState, sub: Submission): Promise<void> {
@@ -189,7 +135,6 @@ export class WitnessCollector {
       .map((s) => s.line);
     w.size = sub.size;
     w.lastError = undefined;
-    w.cosigned = { body: sub.body, size: sub.size, lines, at: this.clock() };
     this.opts.onCosignatures?.({ size: sub.size, witness: w.config.name, lines });
   }
 }

@@ -1,6 +1,8 @@
 // DESIGN.md §1: dependencies point one way. core/ is pure (no Node built-ins, no I/O);
-// server/, witness/ and client/ import core/; witness/ may use client/; nothing imports server/
-// or witness/ except the entry points in bin/. node/ holds Node adapters and depends on core/ only.
+// server/, witness/, scim/ and client/ import core/; witness/ and scim/ may use client/; the
+// explorer uses the browser-safe client only; nothing imports server/, witness/ or scim/ except
+// the entry points in bin/, which nothing imports. node/ holds Node adapters and depends on
+// core/ only.
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -13,7 +15,7 @@ function sourceFiles(dir: string): string[] {
   for (const name of readdirSync(join(root, dir))) {
     const p = join(root, dir, name);
     if (statSync(p).isDirectory()) out.push(...sourceFiles(relative(root, p)));
-    else if (/\.(ts|js)$/.test(name) && !name.endsWith(".d.ts")) out.push(relative(root, p));
+    else if (/\.(ts|tsx|js)$/.test(name) && !name.endsWith(".d.ts")) out.push(relative(root, p));
   }
   return out;
 }
@@ -40,9 +42,12 @@ const allowed: Record<string, string[]> = {
   core: ["core"],
   node: ["core", "node"],
   client: ["core", "client", "node"],
-  server: ["core", "server", "node", "client"],
+  server: ["core", "server", "node"],
   witness: ["core", "witness", "node", "client"],
   scim: ["core", "scim", "node", "client"],
+  explorer: ["core", "client", "explorer"],
+  // Entry points: they wire the parts together, and nothing imports them.
+  bin: ["core", "node", "client", "server", "witness", "scim", "bin"],
 };
 
 describe("architecture", () => {
@@ -58,6 +63,16 @@ describe("architecture", () => {
       expect(bad).toEqual([]);
     });
   }
+
+  it("nothing imports bin/, tests and benches aside (entry points only)", () => {
+    const bad: string[] = [];
+    for (const part of Object.keys(allowed).filter((p) => p !== "bin")) {
+      for (const f of sourceFiles(part)) {
+        for (const spec of imports(f)) if (target(f, spec) === "bin") bad.push(`${f} -> ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
 
   it("core/ uses no Node built-ins and no I/O", () => {
     const bad: string[] = [];
@@ -75,12 +90,18 @@ describe("architecture", () => {
     expect(bad).toEqual([]);
   });
 
-  it("the client's verifying path imports nothing Node-only", () => {
+  it("the client's verifying path and the explorer import nothing Node-only", () => {
     const nodeOnly = (f: string) => /(^|\/)(cli|node-[^/]*|file-store)\.ts$/.test(f) || f.includes("/node/");
     const bad: string[] = [];
-    for (const f of sourceFiles("client").filter((f) => !nodeOnly(f))) {
+    // The explorer runs in browsers only: it may use the client, but not the client's Node files.
+    for (const f of [...sourceFiles("client").filter((f) => !nodeOnly(f)), ...sourceFiles("explorer")]) {
       for (const spec of imports(f)) {
-        if (spec.startsWith("node:") || target(f, spec) === "node") bad.push(`${f} -> ${spec}`);
+        const file = spec.startsWith(".")
+          ? relative(root, resolve(join(root, f, ".."), spec)).replace(/\.js$/, ".ts")
+          : "";
+        if (spec.startsWith("node:") || /^(fs|path|crypto|http|https|net|os|child_process)$/.test(spec))
+          bad.push(`${f} -> ${spec}`);
+        else if (target(f, spec) === "node" || nodeOnly(file)) bad.push(`${f} -> ${spec}`);
       }
     }
     expect(bad).toEqual([]);

@@ -1,6 +1,7 @@
 // The verifying path in a real browser: client/browser.ts bundled with esbuild, served with a
-// page from loopback, run in headless Chromium against a real log process. Skipped only when
-// /usr/bin/chromium is absent (CI installs it).
+// page from loopback, run in headless Chromium against a real log process. Skipped when
+// /usr/bin/chromium is absent, except where TRUSTLOG_REQUIRE_BROWSER is set (.ci/run sets it):
+// there a missing Chromium fails, so CI cannot go green without the browser.
 
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -18,6 +19,12 @@ import { runTrustlog, startTrustlog, type TrustlogProcess } from "../helpers/pro
 
 const CHROMIUM = "/usr/bin/chromium";
 const ORIGIN = "browser.trustlog.example/log";
+
+if (process.env.TRUSTLOG_REQUIRE_BROWSER && !existsSync(CHROMIUM)) {
+  it("has Chromium to run in (TRUSTLOG_REQUIRE_BROWSER is set)", () => {
+    expect.fail(`${CHROMIUM} is missing: the browser tests cannot run, and CI requires them`);
+  });
+}
 
 describe.skipIf(!existsSync(CHROMIUM))("verifyKey in Chromium", () => {
   let db: TestDatabase;

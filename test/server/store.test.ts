@@ -276,6 +276,13 @@ describe.each(BACKENDS)("log storage on %s", (backend) => {
       "— w1.example CCCC\n",
       "— w2.example BBBB\n",
     ]);
+    // Lines left by witnesses configured once (20 in all): a served note still carries at most
+    // 16 signatures, the log's and 15 cosignatures, the first by witness name.
+    for (let i = 3; i <= 20; i++)
+      await store.addCosignature(0, `w${String(i).padStart(2, "0")}.example`, `— w${i} DDDD\n`);
+    const capped = (await store.latestCheckpoint())!.cosignatures;
+    expect(capped).toHaveLength(15);
+    expect(capped[0]).toBe("— w3 DDDD\n");
     await sequencer.stop();
   });
 });
