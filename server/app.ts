@@ -13,6 +13,7 @@ import { errorResponse } from "./http-errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import type { TokenBuckets } from "./rate-limit.js";
 import { eventRoutes } from "./routes/events.js";
+import { explorerRoutes } from "./routes/explorer.js";
 import { healthRoutes } from "./routes/health.js";
 import { historyRoutes } from "./routes/history.js";
 import { lookupRoutes } from "./routes/lookups.js";
@@ -129,6 +130,7 @@ export function createApp(deps: AppDeps): App {
     historyRoutes(deps.store, () => deps.latest.get()),
   );
   app.route("/", healthRoutes(deps));
+  app.route("/", explorerRoutes(deps));
 
   app.notFound((c) =>
     errorResponse(c, new TrustlogError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`)),
