@@ -9,6 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1 } from "../../core/note.js";
 import { writeNewSignerKey } from "../../server/keys.js";
+import { createTestDatabase } from "./db.js";
 import { startTrustlog, type TrustlogProcess } from "./process.js";
 
 export interface LogIdentity {
@@ -38,7 +39,12 @@ export interface Witnesses {
   stop(): Promise<void>;
 }
 
-/** Starts `n` witnesses (PGlite data under `dir`) that accept checkpoints of every log given. */
+/**
+ * Starts `n` witnesses that accept checkpoints of every log given, each on a fresh PostgreSQL
+ * database (dropped by stop()). PostgreSQL rather than PGlite: three PGlite instances booting
+ * their WASM at once took over 30 s on a loaded 2-core machine, and production witnesses run on
+ * PostgreSQL anyway (test/witness/pglite.test.ts keeps PGlite covered).
+ */
 export async function startWitnesses(
   dir: string,
   logs: readonly LogIdentity[],
@@ -49,6 +55,7 @@ export async function startWitnesses(
   const names: string[] = [];
   const vkeys: string[] = [];
   const configs: string[] = [];
+  const databases = await Promise.all(Array.from({ length: n }, () => createTestDatabase("witness")));
   for (let i = 0; i < n; i++) {
     const name = `w${i}.${domain}`;
     const { skey, vkey } = generateSignerKey(name, new Uint8Array(randomBytes(32)), NOTE_TYPE_COSIGNATURE_V1);
@@ -59,9 +66,7 @@ export async function startWitnesses(
       config,
       JSON.stringify({
         keyFile,
-        dataDir: join(dir, `w${i}-data`),
-        // PGlite does not fsync: fine for a test, refused by the witness unless allowed.
-        allowPglite: true,
+        databaseUrl: databases[i]!.url,
         logs: logs.map((l) => ({ origin: l.origin, vkeys: [l.vkey] })),
         pullIntervalSeconds: 0,
         gossipIntervalSeconds: 0,
@@ -81,6 +86,7 @@ export async function startWitnesses(
     config: () => JSON.stringify(processes.map((p, i) => ({ name: names[i], vkey: vkeys[i], url: p.url }))),
     async stop() {
       for (const p of processes) await p.stop("SIGKILL");
+      for (const d of databases) await d.drop();
     },
   };
 }
