@@ -12,7 +12,8 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
+import { NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
+import { generateSignerKey } from "../core/note-keys.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { createTestDatabase } from "../test/helpers/db.js";
 import { AuditLog } from "../test/witness/audit-fixture.js";

@@ -11,14 +11,16 @@ import { toBase64 } from "../core/bytes.js";
 import { encodeChainHead, eventChainKey, formatIndexLeaf } from "../core/chain-index.js";
 import { formatCheckpoint } from "../core/checkpoint.js";
 import { ed25519 } from "../core/ed25519.js";
+import { encodeEntryBundle } from "../core/entry-bundle.js";
 import type { Envelope } from "../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../core/event-build.js";
 import { inviteKeyFromSecret } from "../core/invite.js";
 import { canonicalBytes } from "../core/jcs.js";
 import { leafHash, memoryHashReader, rootHashSync } from "../core/merkle.js";
 import { Trie } from "../core/mpt.js";
-import { generateSignerKey, parseSignerKey, signNote } from "../core/note.js";
-import { encodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
+import { signNote } from "../core/note.js";
+import { generateSignerKey, parseSignerKey } from "../core/note-keys.js";
+import { TILE_WIDTH } from "../core/tile-paths.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { ADMIN, DELEGATE, pub, T0 } from "../test/client/memory-log.js";
 

@@ -10,7 +10,9 @@ import {
   proveInclusion,
   proveInclusionSync,
 } from "../core/proof.js";
-import { appendLeaves, TileCache, tileHashReader, tilePath } from "../core/tiles.js";
+import { appendLeaves } from "../core/tile-append.js";
+import { tilePath } from "../core/tile-paths.js";
+import { TileCache, tileHashReader } from "../core/tile-reader.js";
 
 const SIZE = 1 << 20;
 const RUNS = 5;

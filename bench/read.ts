@@ -20,7 +20,7 @@ import { toBase64 } from "../core/bytes.js";
 import { ed25519 } from "../core/ed25519.js";
 import { parseEnvelope } from "../core/event.js";
 import { accountInvite, orgCreate, sealEvent } from "../core/event-build.js";
-import { formatTileIndex, TILE_WIDTH } from "../core/tiles.js";
+import { formatTileIndex, TILE_WIDTH } from "../core/tile-paths.js";
 import { openDatabase, runMigrations } from "../node/db.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { readSignerKey, writeNewSignerKey } from "../server/keys.js";

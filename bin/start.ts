@@ -10,7 +10,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1, parseVerifierKey } from "../core/note.js";
+import { NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
+import { generateSignerKey, parseVerifierKey } from "../core/note-keys.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { createLogger } from "../node/log.js";
 import { surviveDatabaseFaults } from "../node/signals.js";

@@ -9,12 +9,13 @@
 
 import { equalBytes, toBase64 } from "../core/bytes.js";
 import type { Checkpoint } from "../core/checkpoint.js";
+import { decodeEntryBundle } from "../core/entry-bundle.js";
 import { type ErrorCode, TrustlogError } from "../core/errors.js";
 import { LogReplayer, type Violation } from "../core/log-replay.js";
 import { foldRight, leafHash, nodeHash } from "../core/merkle.js";
 import type { MemoryState } from "../core/policy.js";
 import { checkConsistency } from "../core/proof.js";
-import { decodeEntryBundle, TILE_WIDTH, type TileId } from "../core/tiles.js";
+import { TILE_WIDTH, type TileId } from "../core/tile-paths.js";
 import { type VerifiedCheckpoint, verifyCheckpointNote } from "./bundle.js";
 import { type Fetch, LogClient } from "./log-client.js";
 import type { TrustStore } from "./trust-store.js";

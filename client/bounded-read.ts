@@ -6,7 +6,7 @@
 
 import { TrustlogError } from "../core/errors.js";
 import { MAX_ENVELOPE_BYTES } from "../core/event.js";
-import { FULL_TILE_BYTES, TILE_WIDTH } from "../core/tiles.js";
+import { FULL_TILE_BYTES, TILE_WIDTH } from "../core/tile-paths.js";
 
 /**
  * The caps per kind of answer. A hash tile is at most 8 KiB (the small slack lets the tile check

@@ -6,7 +6,7 @@ import { fromBase64 } from "../core/bytes.js";
 import { type ErrorCode, knownCode } from "../core/error-codes.js";
 import { TrustlogError } from "../core/errors.js";
 import type { Envelope } from "../core/event.js";
-import { entriesPath, type TileId, tilePath } from "../core/tiles.js";
+import { entriesPath, type TileId, tilePath } from "../core/tile-paths.js";
 import { ANSWER_LIMITS, readBounded, readBoundedText } from "./bounded-read.js";
 import type { HistoryBundleJson } from "./bundle.js";
 

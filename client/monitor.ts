@@ -9,8 +9,9 @@
 // entry bundles to be complete; `audit` is the check that they are.
 
 import { isIndexLeaf } from "../core/chain-index.js";
+import { decodeEntryBundle } from "../core/entry-bundle.js";
 import { isOrgEventType, parseEnvelope } from "../core/event.js";
-import { decodeEntryBundle, TILE_WIDTH } from "../core/tiles.js";
+import { TILE_WIDTH } from "../core/tile-paths.js";
 import type { VerifiedEvent } from "./bundle.js";
 import { type Fetch, LogClient } from "./log-client.js";
 import type { TrustStore } from "./trust-store.js";

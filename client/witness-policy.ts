@@ -6,7 +6,8 @@
 import { equalBytes, utf8 } from "../core/bytes.js";
 import { cosignatureTimestamp } from "../core/cosignature.js";
 import { TrustlogError } from "../core/errors.js";
-import { NOTE_TYPE_COSIGNATURE_V1, type ParsedNote, parseVerifierKey } from "../core/note.js";
+import { NOTE_TYPE_COSIGNATURE_V1, type ParsedNote } from "../core/note.js";
+import { parseVerifierKey } from "../core/note-keys.js";
 
 export interface WitnessPolicy {
   /** cosignature/v1 verifier keys (vkey strings, type 0x04). */

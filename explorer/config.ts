@@ -9,7 +9,8 @@ import {
   DEFAULT_MAX_AGE_SECONDS,
 } from "../client/witness-policy.js";
 import { TrustlogError } from "../core/errors.js";
-import { NOTE_TYPE_ED25519, parseVerifierKey } from "../core/note.js";
+import { NOTE_TYPE_ED25519 } from "../core/note.js";
+import { parseVerifierKey } from "../core/note-keys.js";
 
 export interface ExplorerConfig {
   /** Base URL of the log's API. */

@@ -4,7 +4,8 @@
 import { type Command, Option } from "commander";
 import { toBase64 } from "../core/bytes.js";
 import { TrustlogError } from "../core/errors.js";
-import { type NoteVerifier, parseVerifierKey } from "../core/note.js";
+import type { NoteVerifier } from "../core/note.js";
+import { parseVerifierKey } from "../core/note-keys.js";
 import { openDatabase, runMigrations } from "../node/db.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { createLogger } from "../node/log.js";

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { TrustlogError } from "../core/errors.js";
-import { generateSignerKey, type ParsedSignerKey, parseSignerKey } from "../core/note.js";
+import { generateSignerKey, type ParsedSignerKey, parseSignerKey } from "../core/note-keys.js";
 
 export interface LogKey {
   signer: ParsedSignerKey;

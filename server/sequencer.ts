@@ -36,7 +36,8 @@ import {
   type StateView,
 } from "../core/policy.js";
 import { inclusionProofRanges } from "../core/proof.js";
-import { appendLeaves, TILE_WIDTH, type TileId, tilesForSize } from "../core/tiles.js";
+import { appendLeaves } from "../core/tile-append.js";
+import { TILE_WIDTH, type TileId, tilesForSize } from "../core/tile-paths.js";
 import { type Database, type Drizzle, databaseUnavailable, isDatabaseUnavailable } from "../node/db.js";
 import { acquireLeadership, type Leadership } from "./leader.js";
 import { checkpoints, entries, logHead, tiles } from "./schema.js";

@@ -11,7 +11,8 @@
 
 import { equalBytes, toBase64 } from "../core/bytes.js";
 import type { HashReader } from "../core/merkle.js";
-import { type NoteVerifier, openNote, parseNote, parseVerifierKey } from "../core/note.js";
+import { type NoteVerifier, openNote, parseNote } from "../core/note.js";
+import { parseVerifierKey } from "../core/note-keys.js";
 import { proveConsistency } from "../core/proof.js";
 
 export interface CollectorWitness {

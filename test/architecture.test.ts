@@ -74,6 +74,30 @@ describe("architecture", () => {
     expect(bad).toEqual([]);
   });
 
+  it("core/ has no import loops (type-only imports count too)", () => {
+    const graph = new Map<string, string[]>();
+    for (const f of sourceFiles("core")) {
+      const deps = imports(f)
+        .filter((s) => s.startsWith("."))
+        .map((s) => relative(root, resolve(join(root, f, ".."), s)).replace(/\.js$/, ".ts"));
+      graph.set(f, deps);
+    }
+    const loops: string[] = [];
+    const state = new Map<string, "open" | "done">();
+    const visit = (f: string, path: string[]) => {
+      if (state.get(f) === "done") return;
+      if (state.get(f) === "open") {
+        loops.push([...path.slice(path.indexOf(f)), f].join(" -> "));
+        return;
+      }
+      state.set(f, "open");
+      for (const d of graph.get(f) ?? []) visit(d, [...path, f]);
+      state.set(f, "done");
+    };
+    for (const f of graph.keys()) visit(f, []);
+    expect(loops).toEqual([]);
+  });
+
   it("core/ uses no Node built-ins and no I/O", () => {
     const bad: string[] = [];
     for (const f of sourceFiles("core")) {

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseVerifierKey } from "../core/note.js";
+import { parseVerifierKey } from "../core/note-keys.js";
 import { loadServerConfig } from "../server/config.js";
 import { loadWitnessConfig } from "../witness/config.js";
 

@@ -4,7 +4,8 @@
 import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
+import { NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
+import { generateSignerKey } from "../core/note-keys.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { createLogger } from "../node/log.js";
 import { surviveDatabaseFaults, untilSignal } from "../node/signals.js";

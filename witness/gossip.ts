@@ -13,7 +13,7 @@ import { isTrustlogError } from "../core/errors.js";
 import { Lru } from "../core/lru.js";
 import { openNote } from "../core/note.js";
 import { checkConsistency } from "../core/proof.js";
-import { tileHashReader } from "../core/tiles.js";
+import { tileHashReader } from "../core/tile-reader.js";
 import type { Logger } from "../node/log.js";
 import { confirmByReplay } from "./audit-confirm.js";
 import {

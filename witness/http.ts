@@ -5,8 +5,9 @@
 
 import { ANSWER_LIMITS, readBounded } from "../client/bounded-read.js";
 import { fromBase64 } from "../core/bytes.js";
+import { decodeEntryBundle } from "../core/entry-bundle.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
-import { decodeEntryBundle, entriesPath, TILE_WIDTH, type TileId, tilePath } from "../core/tiles.js";
+import { entriesPath, TILE_WIDTH, type TileId, tilePath } from "../core/tile-paths.js";
 
 /**
  * The cap of each kind of answer (client/bounded-read.ts): a checkpoint note, a hash tile, or

@@ -8,7 +8,7 @@ import { type Checkpoint, parseCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError } from "../core/errors.js";
 import { openNote, parseNote } from "../core/note.js";
 import { proveConsistency } from "../core/proof.js";
-import { tileHashReader } from "../core/tiles.js";
+import { tileHashReader } from "../core/tile-reader.js";
 import type { Logger } from "../node/log.js";
 import { proveInconsistency } from "./evidence.js";
 import { httpGetOk, httpTileReader, isFetchError } from "./http.js";

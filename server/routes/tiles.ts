@@ -3,8 +3,9 @@
 // so they are cached forever; only /checkpoint moves.
 
 import { Hono } from "hono";
+import { encodeEntryBundle } from "../../core/entry-bundle.js";
 import { TrustlogError } from "../../core/errors.js";
-import { encodeEntryBundle, parseTilePath, TILE_WIDTH } from "../../core/tiles.js";
+import { parseTilePath, TILE_WIDTH } from "../../core/tile-paths.js";
 import type { AppDeps } from "../app.js";
 
 const HASH = 32;

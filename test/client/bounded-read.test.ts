@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ANSWER_LIMITS, readBounded } from "../../client/bounded-read.js";
 import { LogClient } from "../../client/log-client.js";
 import { equalBytes } from "../../core/bytes.js";
+import { encodeEntryBundle } from "../../core/entry-bundle.js";
 import { type ErrorCode, isTrustlogError } from "../../core/errors.js";
 import { MAX_ENVELOPE_BYTES } from "../../core/event.js";
-import { encodeEntryBundle, FULL_TILE_BYTES } from "../../core/tiles.js";
+import { FULL_TILE_BYTES } from "../../core/tile-paths.js";
 import { httpGetOk, WITNESS_ANSWER_LIMITS } from "../../witness/http.js";
 
 const HUGE = 600 * 1000 * 1000;

@@ -12,6 +12,7 @@ import { chainKey, formatIndexLeaf, isIndexLeaf } from "../../core/chain-index.j
 import { formatCheckpoint } from "../../core/checkpoint.js";
 import { cosignatureSigner } from "../../core/cosignature.js";
 import { ed25519 } from "../../core/ed25519.js";
+import { encodeEntryBundle } from "../../core/entry-bundle.js";
 import { type Envelope, parseEventTime } from "../../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../../core/event-build.js";
 import { chainEventRef, IndexFolder, subchainOf } from "../../core/index-entries.js";
@@ -19,15 +20,10 @@ import { inviteKeyFromSecret } from "../../core/invite.js";
 import { canonicalBytes } from "../../core/jcs.js";
 import { leafHash, memoryHashReader, rootHashSync, subtreeHashesSync } from "../../core/merkle.js";
 import { encodeTrieProof, Trie } from "../../core/mpt.js";
-import {
-  generateSignerKey,
-  NOTE_TYPE_COSIGNATURE_V1,
-  type NoteSigner,
-  parseSignerKey,
-  signNote,
-} from "../../core/note.js";
+import { NOTE_TYPE_COSIGNATURE_V1, type NoteSigner, signNote } from "../../core/note.js";
+import { generateSignerKey, parseSignerKey } from "../../core/note-keys.js";
 import { proveConsistencySync, proveInclusionSync } from "../../core/proof.js";
-import { encodeEntryBundle, type TileId } from "../../core/tiles.js";
+import type { TileId } from "../../core/tile-paths.js";
 
 export const ORIGIN = "log.test.example";
 export const T0 = 1_800_000_000;

@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import { toBase64 } from "../../core/bytes.js";
 import { type Checkpoint, formatCheckpoint, parseCheckpoint } from "../../core/checkpoint.js";
 import { isTrustlogError } from "../../core/errors.js";
-import { openNote, parseVerifierKey } from "../../core/note.js";
+import { openNote } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 
 function code(f: () => unknown): string | undefined {
   try {

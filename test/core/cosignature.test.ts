@@ -12,14 +12,12 @@ import { isTrustlogError } from "../../core/errors.js";
 import {
   formatNote,
   formatSignatureLine,
-  generateSignerKey,
   noteKeyId,
   openNote,
   parseNote,
-  parseSignerKey,
-  parseVerifierKey,
   signNote,
 } from "../../core/note.js";
+import { generateSignerKey, parseSignerKey, parseVerifierKey } from "../../core/note-keys.js";
 
 function code(f: () => unknown): string | undefined {
   try {

@@ -3,20 +3,22 @@ import { describe, expect, it } from "vitest";
 import { fromBase64, toHex, utf8 } from "../../core/bytes.js";
 import { isTrustlogError } from "../../core/errors.js";
 import {
-  ed25519NoteSigner,
   formatNote,
-  formatVerifierKey,
-  generateSignerKey,
   MAX_NOTE_SIGNATURES,
   NOTE_TYPE_COSIGNATURE_V1,
   type NoteVerifier,
   noteKeyId,
   openNote,
   parseNote,
-  parseSignerKey,
-  parseVerifierKey,
   signNote,
 } from "../../core/note.js";
+import {
+  ed25519NoteSigner,
+  formatVerifierKey,
+  generateSignerKey,
+  parseSignerKey,
+  parseVerifierKey,
+} from "../../core/note-keys.js";
 
 // Test vectors from golang.org/x/mod/sumdb/note (note_test.go).
 const PETER_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";

@@ -1,24 +1,21 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { equalBytes } from "../../core/bytes.js";
+import { decodeEntryBundle, encodeEntryBundle } from "../../core/entry-bundle.js";
 import { isTrustlogError } from "../../core/errors.js";
 import { memoryHashReader, type NodeId, rangeNodes, rootHash, rootHashSync } from "../../core/merkle.js";
 import { consistencyProofNodes, proveConsistency, proveInclusion } from "../../core/proof.js";
+import { appendLeaves } from "../../core/tile-append.js";
 import {
-  appendLeaves,
-  decodeEntryBundle,
-  encodeEntryBundle,
   entriesPath,
   formatTileIndex,
   parseTilePath,
-  TileCache,
   type TileId,
   tileForNode,
-  tileHashReader,
   tilePath,
-  tileRootHash,
   tilesForSize,
-} from "../../core/tiles.js";
+} from "../../core/tile-paths.js";
+import { TileCache, tileHashReader, tileRootHash } from "../../core/tile-reader.js";
 import { naiveRoot, naiveTile, testLeaves } from "./naive-merkle.js";
 
 /**

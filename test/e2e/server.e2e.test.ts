@@ -13,10 +13,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { type ChainHead, checkLookup, type LookupJson, parseLogEntry } from "../../core/chain-index.js";
 import { type Checkpoint, parseCheckpoint } from "../../core/checkpoint.js";
+import { decodeEntryBundle } from "../../core/entry-bundle.js";
 import { leafHash, memoryHashReader, rootHash } from "../../core/merkle.js";
-import { openNote, parseVerifierKey } from "../../core/note.js";
+import { openNote } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkConsistency, checkInclusion } from "../../core/proof.js";
-import { decodeEntryBundle, entriesPath, TILE_WIDTH, tileHashReader, tilePath } from "../../core/tiles.js";
+import { entriesPath, TILE_WIDTH, tilePath } from "../../core/tile-paths.js";
+import { tileHashReader } from "../../core/tile-reader.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { runTrustlog, startTrustlog, type TrustlogProcess } from "../helpers/process.js";
 

@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../core/checkpoint.js";
-import { openNote, parseVerifierKey } from "../../core/note.js";
+import { openNote } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { freePort } from "../helpers/process.js";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));

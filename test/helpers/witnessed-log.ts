@@ -7,7 +7,8 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1 } from "../../core/note.js";
+import { NOTE_TYPE_COSIGNATURE_V1 } from "../../core/note.js";
+import { generateSignerKey } from "../../core/note-keys.js";
 import { writeNewSignerKey } from "../../server/keys.js";
 import { createTestDatabase } from "./db.js";
 import { startTrustlog, type TrustlogProcess } from "./process.js";

@@ -120,7 +120,7 @@ describe.each(BACKENDS)("fsck on %s", (backend) => {
     report = await fsck(database, { verifier: testVerifier() });
     expect(report.mismatches.map((m) => m.kind)).toContain("checkpoint-signature");
 
-    const { ed25519NoteVerifier } = await import("../../core/note.js");
+    const { ed25519NoteVerifier } = await import("../../core/note-keys.js");
     const { fromBase64 } = await import("../../core/bytes.js");
     report = await fsck(database, { verifier: ed25519NoteVerifier("other", fromBase64(otherLogKey.pub)) });
     expect(report.mismatches.map((m) => m.kind)).toContain("checkpoint-signature");

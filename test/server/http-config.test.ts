@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseSignerKey } from "../../core/note.js";
+import { parseSignerKey } from "../../core/note-keys.js";
 import { keyFilePath, loadServerConfig, pgliteDir } from "../../server/config.js";
 import { loadOrCreateLogKey, writeNewSignerKey } from "../../server/keys.js";
 

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { parseCheckpoint } from "../../core/checkpoint.js";
 import type { Envelope } from "../../core/event.js";
-import { openNote, parseVerifierKey } from "../../core/note.js";
+import { openNote } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkInclusion } from "../../core/proof.js";
 import { admin, DAY, delegate, History, testKey } from "../helpers/events.js";
 import {

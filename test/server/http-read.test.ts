@@ -7,11 +7,14 @@ import { compileWitnessPolicy } from "../../client/witness-policy.js";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { type ChainHead, checkLookup, isIndexLeaf, parseIndexLeaf } from "../../core/chain-index.js";
 import { type Checkpoint, parseCheckpoint } from "../../core/checkpoint.js";
+import { decodeEntryBundle } from "../../core/entry-bundle.js";
 import { isTrustlogError } from "../../core/errors.js";
 import { leafHash, rootHash } from "../../core/merkle.js";
-import { openNote, parseVerifierKey } from "../../core/note.js";
+import { openNote } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkConsistency, checkInclusion } from "../../core/proof.js";
-import { decodeEntryBundle, type TileId, tileHashReader, tilePath } from "../../core/tiles.js";
+import { type TileId, tilePath } from "../../core/tile-paths.js";
+import { tileHashReader } from "../../core/tile-reader.js";
 import { admin, History, testKey } from "../helpers/events.js";
 import {
   BACKENDS,

@@ -8,7 +8,7 @@ import { verifyBundle } from "../../client/bundle.js";
 import { compileWitnessPolicy } from "../../client/witness-policy.js";
 import { toBase64 } from "../../core/bytes.js";
 import { chainKey, checkLookup, decodeChainHead } from "../../core/chain-index.js";
-import { generateSignerKey } from "../../core/note.js";
+import { generateSignerKey } from "../../core/note-keys.js";
 import { foldSubchain } from "../../core/subchain.js";
 import type { Database } from "../../node/db.js";
 import { historyBundle } from "../../server/routes/history.js";

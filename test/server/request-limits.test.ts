@@ -7,7 +7,8 @@
 import { connect } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCheckpoint } from "../../core/checkpoint.js";
-import { openNote, parseVerifierKey } from "../../core/note.js";
+import { openNote } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { loadServerConfig } from "../../server/config.js";
 import { JsonDepthScanner, MAX_JSON_DEPTH } from "../../server/routes/events.js";
 import { admin, History, testKey } from "../helpers/events.js";

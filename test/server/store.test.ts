@@ -9,7 +9,7 @@ import { parseCheckpoint } from "../../core/checkpoint.js";
 import { leafHash } from "../../core/merkle.js";
 import { openNote } from "../../core/note.js";
 import { checkInclusion, proveInclusion } from "../../core/proof.js";
-import { TILE_WIDTH } from "../../core/tiles.js";
+import { TILE_WIDTH } from "../../core/tile-paths.js";
 import type { Database } from "../../node/db.js";
 import type { SubmitOk, SubmitResult } from "../../server/sequencer.js";
 import { LogStore } from "../../server/store.js";
@@ -292,7 +292,7 @@ describe("proof serving from the tile cache", () => {
     // Tiles for 2^20 leaves written straight into PGlite, as the sequencer would have written them.
     const { openDatabase } = await import("../../node/db.js");
     const { migrateLogDatabase } = await import("../../server/store.js");
-    const { appendLeaves } = await import("../../core/tiles.js");
+    const { appendLeaves } = await import("../../core/tile-append.js");
     const { tiles: tilesTable } = await import("../../server/schema.js");
     const { sha256 } = await import("@noble/hashes/sha2.js");
     const database = await openDatabase({ dataDir: "memory://" });

@@ -4,7 +4,7 @@
 // Every tile has its own key now, and a tile beyond the tree is 404 whatever the cache holds.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FULL_TILE_BYTES, formatTileIndex } from "../../core/tiles.js";
+import { FULL_TILE_BYTES, formatTileIndex } from "../../core/tile-paths.js";
 import { History, testKey } from "../helpers/events.js";
 import { createStorage, startTestServer, type TestServer, type TestStorage } from "./http-harness.js";
 

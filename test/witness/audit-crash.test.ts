@@ -8,7 +8,8 @@
 import postgres from "postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { equalBytes } from "../../core/bytes.js";
-import { openNote, parseVerifierKey } from "../../core/note.js";
+import { openNote } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import type { AuditStatus } from "../../witness/auditor.js";
 import type { WitnessConfigInput } from "../../witness/config.js";
 import { checkpointOfNote } from "../../witness/pull.js";

@@ -13,6 +13,7 @@ import { concat, toBase64, utf8 } from "../../core/bytes.js";
 import { formatIndexLeaf } from "../../core/chain-index.js";
 import { formatCheckpoint } from "../../core/checkpoint.js";
 import { ed25519 } from "../../core/ed25519.js";
+import { encodeEntryBundle } from "../../core/entry-bundle.js";
 import type { Envelope } from "../../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../../core/event-build.js";
 import { inviteKeyFromSecret } from "../../core/invite.js";
@@ -26,9 +27,10 @@ import {
   rootHashSync,
   type SyncHashReader,
 } from "../../core/merkle.js";
-import { generateSignerKey, type NoteSigner, parseSignerKey, signNote } from "../../core/note.js";
+import { type NoteSigner, signNote } from "../../core/note.js";
+import { generateSignerKey, parseSignerKey } from "../../core/note-keys.js";
 import { proveConsistencySync } from "../../core/proof.js";
-import { encodeEntryBundle, parseTilePath, TILE_HEIGHT, TILE_WIDTH } from "../../core/tiles.js";
+import { parseTilePath, TILE_HEIGHT, TILE_WIDTH } from "../../core/tile-paths.js";
 
 export const T0 = 1_800_000_000;
 const seed = (label: string) => sha256(utf8(label));

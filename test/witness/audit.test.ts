@@ -7,7 +7,7 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyAdd, sealEvent } from "../../core/event-build.js";
-import { parseVerifierKey } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { type AuditEvidence, anyEvidenceFromJson, checkAuditEvidence } from "../../witness/audit-evidence.js";
 import { parseWitnessConfig } from "../../witness/config.js";
 import { type RunningWitness, startWitness } from "../../witness/main.js";

@@ -6,7 +6,8 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { NOTE_TYPE_COSIGNATURE_V1, parseSignerKey, parseVerifierKey } from "../../core/note.js";
+import { NOTE_TYPE_COSIGNATURE_V1 } from "../../core/note.js";
+import { parseSignerKey, parseVerifierKey } from "../../core/note-keys.js";
 import { tempDir } from "./helpers.js";
 
 const run = promisify(execFile);

@@ -5,7 +5,8 @@
 // note is the store's: test/server/store.test.ts).
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openNote, parseVerifierKey } from "../../core/note.js";
+import { openNote } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { createLogger } from "../../node/log.js";
 import { WitnessCollector } from "../../server/witnessing.js";
 import { parseWitnessConfig } from "../../witness/config.js";

@@ -5,7 +5,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { equalBytes } from "../../core/bytes.js";
-import { openNote, parseVerifierKey } from "../../core/note.js";
+import { openNote } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkpointOfNote } from "../../witness/pull.js";
 import { formatAddCheckpoint } from "../../witness/witness.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { toBase64 } from "../../core/bytes.js";
 import { isTrustlogError } from "../../core/errors.js";
-import { parseVerifierKey } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import {
   checkEvidence,
   type Evidence,

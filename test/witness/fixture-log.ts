@@ -6,7 +6,7 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
 import { concat, toBase64 } from "../../core/bytes.js";
-import { TILE_HEIGHT, tilePath } from "../../core/tiles.js";
+import { TILE_HEIGHT, tilePath } from "../../core/tile-paths.js";
 import type { TestLog } from "./helpers.js";
 
 // Hash tile paths only; checked by re-encoding with core's tilePath.

@@ -4,7 +4,7 @@
 // serve it, count it, and refuse to cosign that log again.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseVerifierKey } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkEvidence, evidenceFromJson } from "../../witness/evidence.js";
 import { formatAddCheckpoint } from "../../witness/witness.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { utf8 } from "../../core/bytes.js";
 import { formatCheckpoint } from "../../core/checkpoint.js";
 import { leafHash, memoryHashReader } from "../../core/merkle.js";
-import { generateSignerKey, NOTE_TYPE_COSIGNATURE_V1, parseSignerKey, signNote } from "../../core/note.js";
+import { NOTE_TYPE_COSIGNATURE_V1, signNote } from "../../core/note.js";
+import { generateSignerKey, parseSignerKey } from "../../core/note-keys.js";
 import { proveConsistency } from "../../core/proof.js";
 import type { WitnessConfigInput } from "../../witness/config.js";
 

@@ -4,7 +4,7 @@
 // cosigned into portable evidence.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseVerifierKey } from "../../core/note.js";
+import { parseVerifierKey } from "../../core/note-keys.js";
 import { parseWitnessConfig } from "../../witness/config.js";
 import { checkEvidence } from "../../witness/evidence.js";
 import { type RunningWitness, startWitness } from "../../witness/main.js";
