@@ -34,12 +34,14 @@ import {
 import { type Checkpoint, parseCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import { type Envelope, isOrgEventType, parseEnvelope } from "../core/event.js";
+import { checkCoveredTime } from "../core/event-time.js";
 import { subchainOf } from "../core/index-entries.js";
+import { MemoryState } from "../core/memory-state.js";
 import { leafHash as computeLeafHash } from "../core/merkle.js";
 import { type NoteVerifier, openNote, type ParsedNote } from "../core/note.js";
 import { parseVerifierKey } from "../core/note-keys.js";
-import { type AccountState, checkCoveredTime, MemoryState, type OrgState } from "../core/policy.js";
 import { checkInclusion } from "../core/proof.js";
+import type { AccountState, OrgState } from "../core/state.js";
 import { foldSubchain } from "../core/subchain.js";
 import { type CompiledWitnessPolicy, checkWitnessQuorum, type Freshness } from "./witness-policy.js";
 

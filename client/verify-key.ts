@@ -6,8 +6,8 @@
 
 import { fromBase64, toBase64 } from "../core/bytes.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
-import type { AccountKey, AccountStatus } from "../core/policy.js";
 import { checkConsistency } from "../core/proof.js";
+import type { AccountKey, AccountStatus } from "../core/state.js";
 import {
   type HistoryBundleJson,
   type LogKey,

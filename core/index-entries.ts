@@ -5,7 +5,8 @@
 import { fromBase64, toBase64 } from "./bytes.js";
 import { chainKey, decodeSubchain, encodeChainHead, encodeSubchain } from "./chain-index.js";
 import { type KeyEvent, ORG_EVENT_TYPES } from "./event.js";
-import type { AccountState, ApplyResult, Grant, Head, OrgState } from "./policy.js";
+import type { ApplyResult } from "./policy.js";
+import type { AccountState, Grant, Head, OrgState } from "./state.js";
 import { extendSubchain, type Subchain } from "./subchain.js";
 
 export type TrieEntry = readonly [Uint8Array, Uint8Array];

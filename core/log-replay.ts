@@ -8,9 +8,10 @@ import { equalBytes, toBase64 } from "./bytes.js";
 import { parseLogEntry } from "./chain-index.js";
 import { isTrustlogError } from "./errors.js";
 import type { KeyEvent } from "./event.js";
+import { checkCoveredTime } from "./event-time.js";
 import { indexEntriesOf } from "./index-entries.js";
+import { MemoryState } from "./memory-state.js";
 import { Trie } from "./mpt.js";
-import { checkCoveredTime, MemoryState } from "./policy.js";
 
 export interface Violation {
   /** The entry that breaks a rule. */

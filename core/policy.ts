@@ -16,86 +16,24 @@ import {
   type Envelope,
   type EventOf,
   type EventType,
-  type GrantIssueBody,
   isOrgEventType,
-  type KeyAlg,
   type KeyEvent,
-  type KeyUse,
   parseEventTime,
 } from "./event.js";
-import { extendSubchain, type Subchain } from "./subchain.js";
-
-export interface Head {
-  seq: number;
-  /** Base64 leaf hash of the subject's latest event: the next event's `prev`. */
-  leafHash: string;
-  /** Log index of that event. */
-  index: number;
-}
-
-/** A grant as the policy keeps it: the grant.issue body, where it was issued, and its revocation. */
-export interface Grant extends GrantIssueBody {
-  /** The org that issued it. */
-  org: string;
-  issuedIndex: number;
-  revokedIndex?: number;
-  revokeReason?: string;
-  /** The grant's own sub-chain (its grant.issue, then its grant.revoke): core/subchain.ts. */
-  chain: Subchain;
-}
-
-export interface OrgState {
-  id: string;
-  name: string;
-  admins: string[];
-  threshold: number;
-  /**
-   * How many of its grants are not revoked. The grants themselves are records of their own
-   * (StateView.grant), so an org event copies and writes only what it changes, whatever the
-   * number of grants the org ever issued (grant ids are never reused).
-   */
-  activeGrants: number;
-  head: Head;
-  /** Leaf hash of the org.create event: what clients pin on first use. */
-  genesis: string;
-  /**
-   * The sub-chain of the org's authority events (org.create, admin.add, admin.remove):
-   * core/subchain.ts. The index commits to it so an account's proof can leave out the grants.
-   */
-  authority: Subchain;
-}
-
-export interface AccountKey {
-  id: string;
-  alg: KeyAlg;
-  use: KeyUse;
-  pub: string;
-  addedIndex: number;
-  revokedIndex?: number;
-  revokeReason?: string;
-}
-
-export type AccountStatus = "invited" | "active" | "suspended" | "deleted";
-
-export interface AccountState {
-  org: string;
-  id: string;
-  status: AccountStatus;
-  /** Base64 invite public key from the account.invite: it co-signs the first key.add only. */
-  inviteKey: string;
-  externalId?: string;
-  /** True once the account has had a key: reactivation then returns it to active. */
-  everActive: boolean;
-  /** Every key ever added, by id, revoked ones included (key ids are never reused). */
-  keys: Map<string, AccountKey>;
-  head: Head;
-}
-
-export interface StateView {
-  org(id: string): OrgState | undefined;
-  grant(org: string, id: string): Grant | undefined;
-  account(org: string, id: string): AccountState | undefined;
-}
+import { DEFAULT_SKEW_SECONDS } from "./event-time.js";
+import {
+  type AccountKey,
+  type AccountState,
+  type AccountStatus,
+  cloneAccount,
+  cloneGrant,
+  cloneOrg,
+  type Grant,
+  type Head,
+  type OrgState,
+  type StateView,
+} from "./state.js";
+import { extendSubchain } from "./subchain.js";
 
 /**
  * Limits a log applies when it admits an event (like the clock, never on replay: a verifier
@@ -140,8 +78,6 @@ export interface ApplyResult {
   grant?: Grant;
   account?: AccountState;
 }
-
-export const DEFAULT_SKEW_SECONDS = 300;
 
 // ---------------------------------------------------------------------------------------------
 // Codes: how each is answered (its kind) is in core/error-codes.ts, like every other code.
@@ -194,28 +130,6 @@ function refuse(code: PolicyErrorCode, message: string, details?: Record<string,
   throw new TrustlogError(code, message, details);
 }
 
-// ---------------------------------------------------------------------------------------------
-
-// Grant and key ids are public strings from [A-Za-z0-9._@+-], so "__proto__" or "constructor"
-// is a valid id: id-keyed records are Maps, never plain objects, anywhere state is kept.
-
-/** A copy of an org record: bounded by the admin limit, whatever the org's grants. */
-export function cloneOrg(o: OrgState): OrgState {
-  return { ...o, admins: [...o.admins], head: { ...o.head }, authority: { ...o.authority } };
-}
-
-export function cloneGrant(g: Grant): Grant {
-  return { ...g, ops: [...g.ops], accounts: [...g.accounts], chain: { ...g.chain } };
-}
-
-/** A copy of an account record: bounded by the key limit. */
-export function cloneAccount(a: AccountState): AccountState {
-  const keys = new Map<string, AccountKey>();
-  for (const [id, k] of a.keys) keys.set(id, { ...k });
-  return { ...a, keys, head: { ...a.head } };
-}
-
-/** The keys that signed, as a set of base64 strings. */
 function signers(envelope: Envelope): Set<string> {
   return new Set(envelope.sigs.map((s) => s.key));
 }
@@ -591,108 +505,4 @@ export function applyEvent(view: StateView, envelope: Envelope, ctx: ApplyContex
   return isOrgEventType(event.type)
     ? applyOrgEvent(view, envelope, event, head, ctx.leafHash, ctx)
     : applyAccountEvent(view, envelope, event, head, ctx.limits);
-}
-
-/**
- * The replay half of the time rule (DESIGN.md §3 rule 6): an event's `time` must be within the
- * skew of the log's time in the index leaf that first covers it (core/chain-index.ts), so a
- * signer cannot date an event into a grant's validity long after (or before) it was logged.
- * The server applies the same bound against its clock at submission and writes that clock into
- * the index leaf, so an honest log never fails this. Throws SKEW.
- */
-export function checkCoveredTime(
-  event: KeyEvent,
-  indexTimeMs: number,
-  skewSeconds = DEFAULT_SKEW_SECONDS,
-): void {
-  const t = parseEventTime(event.time)!;
-  const logTime = Math.floor(indexTimeMs / 1000);
-  if (Math.abs(t - logTime) > skewSeconds) {
-    refuse(
-      "SKEW",
-      `event time ${event.time} is more than ${skewSeconds} s from the log's time when it was logged`,
-      {
-        logTime,
-        skewSeconds,
-      },
-    );
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-/** An account record as JSON: its keys as a list, in the order they were added. */
-export type AccountStateJSON = Omit<AccountState, "keys"> & { keys: AccountKey[] };
-
-export function accountToJSON(a: AccountState): AccountStateJSON {
-  return { ...cloneAccount(a), keys: [...a.keys.values()].map((k) => ({ ...k })) };
-}
-
-export function accountFromJSON(a: AccountStateJSON): AccountState {
-  const keys = new Map<string, AccountKey>();
-  for (const k of a.keys) keys.set(k.id, { ...k });
-  return { ...a, keys, head: { ...a.head } };
-}
-
-export interface MemoryStateJSON {
-  orgs: OrgState[];
-  grants: Grant[];
-  accounts: AccountStateJSON[];
-}
-
-/**
- * The whole state in memory: what a client or auditor replaying the log keeps. `apply` stores
- * the result of applyEvent; on a refusal nothing changes.
- */
-export class MemoryState implements StateView {
-  private readonly orgs = new Map<string, OrgState>();
-  private readonly grants = new Map<string, Grant>();
-  private readonly accounts = new Map<string, AccountState>();
-
-  org(id: string): OrgState | undefined {
-    return this.orgs.get(id);
-  }
-
-  // "\n" cannot occur in an id, so the joined keys are unambiguous.
-  grant(org: string, id: string): Grant | undefined {
-    return this.grants.get(`${org}\n${id}`);
-  }
-
-  account(org: string, id: string): AccountState | undefined {
-    return this.accounts.get(`${org}\n${id}`);
-  }
-
-  /** Every account of an org, in no particular order. */
-  accountsOf(org: string): AccountState[] {
-    return [...this.accounts.values()].filter((a) => a.org === org);
-  }
-
-  /** Every grant an org ever issued, in no particular order. */
-  grantsOf(org: string): Grant[] {
-    return [...this.grants.values()].filter((g) => g.org === org);
-  }
-
-  apply(envelope: Envelope, ctx: ApplyContext): ApplyResult {
-    const result = applyEvent(this, envelope, ctx);
-    if (result.org) this.orgs.set(result.org.id, result.org);
-    if (result.grant) this.grants.set(`${result.grant.org}\n${result.grant.id}`, result.grant);
-    if (result.account) this.accounts.set(`${result.account.org}\n${result.account.id}`, result.account);
-    return result;
-  }
-
-  toJSON(): MemoryStateJSON {
-    return {
-      orgs: [...this.orgs.values()].map(cloneOrg),
-      grants: [...this.grants.values()].map(cloneGrant),
-      accounts: [...this.accounts.values()].map(accountToJSON),
-    };
-  }
-
-  static fromJSON(json: MemoryStateJSON): MemoryState {
-    const s = new MemoryState();
-    for (const o of json.orgs) s.orgs.set(o.id, cloneOrg(o));
-    for (const g of json.grants) s.grants.set(`${g.org}\n${g.id}`, cloneGrant(g));
-    for (const a of json.accounts) s.accounts.set(`${a.org}\n${a.id}`, accountFromJSON(a));
-    return s;
-  }
 }

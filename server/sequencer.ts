@@ -26,16 +26,9 @@ import { accountEntry, grantEntry, orgEntries, type TrieEntry } from "../core/in
 import { leafHash as computeLeafHash, EMPTY_ROOT, type LeafRange, subtreeHashes } from "../core/merkle.js";
 import type { Trie } from "../core/mpt.js";
 import { type NoteSigner, signNote } from "../core/note.js";
-import {
-  type AccountState,
-  applyEvent,
-  DEFAULT_LIMITS,
-  type Grant,
-  type OrgState,
-  type PolicyLimits,
-  type StateView,
-} from "../core/policy.js";
+import { applyEvent, DEFAULT_LIMITS, type PolicyLimits } from "../core/policy.js";
 import { inclusionProofRanges } from "../core/proof.js";
+import type { AccountState, Grant, OrgState, StateView } from "../core/state.js";
 import { appendLeaves } from "../core/tile-append.js";
 import { TILE_WIDTH, type TileId, tilesForSize } from "../core/tile-paths.js";
 import { type Database, type Drizzle, databaseUnavailable, isDatabaseUnavailable } from "../node/db.js";

@@ -10,7 +10,7 @@
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { fromBase64, toBase64 } from "../core/bytes.js";
 import { type EventType, isOrgEventType, type KeyEvent } from "../core/event.js";
-import type { AccountKey, AccountState, AccountStatus, Grant, OrgState, StateView } from "../core/policy.js";
+import type { AccountKey, AccountState, AccountStatus, Grant, OrgState, StateView } from "../core/state.js";
 import type { Drizzle } from "../node/db.js";
 import { accountKeys, accounts, grants, orgAdmins, orgs } from "./schema.js";
 

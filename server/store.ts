@@ -12,7 +12,7 @@ import { TrustlogError } from "../core/errors.js";
 import { ORG_EVENT_TYPES } from "../core/event.js";
 import { Lru } from "../core/lru.js";
 import type { HashReader } from "../core/merkle.js";
-import type { AccountState, Grant, OrgState } from "../core/policy.js";
+import type { AccountState, Grant, OrgState } from "../core/state.js";
 import { FULL_TILE_BYTES, type TileId } from "../core/tile-paths.js";
 import { TileCache, tileHashReader } from "../core/tile-reader.js";
 import { type Database, runMigrations } from "../node/db.js";

@@ -16,9 +16,10 @@ import { fromBase64, toBase64 } from "../core/bytes.js";
 import { isIndexLeaf } from "../core/chain-index.js";
 import { TrustlogError } from "../core/errors.js";
 import { LogReplayer } from "../core/log-replay.js";
+import { MemoryState } from "../core/memory-state.js";
 import { leafHash } from "../core/merkle.js";
 import { Trie } from "../core/mpt.js";
-import { MemoryState, type MemoryStateJSON } from "../core/policy.js";
+import type { MemoryStateJSON } from "../core/state.js";
 import { CompactRange } from "./compact-range.js";
 
 const VERSION = 1;

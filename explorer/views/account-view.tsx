@@ -4,7 +4,7 @@
 
 import { activeKeys } from "../../client/verify-key.js";
 import { toBase64 } from "../../core/bytes.js";
-import type { AccountState } from "../../core/policy.js";
+import type { AccountState } from "../../core/state.js";
 import { href } from "../route.js";
 import type { Session } from "../session.js";
 import { keyName, short } from "../ui/format.js";

@@ -5,7 +5,7 @@
 
 import type { VerifiedEvent } from "../../client/bundle.js";
 import { toBase64 } from "../../core/bytes.js";
-import type { AccountState } from "../../core/policy.js";
+import type { AccountState } from "../../core/state.js";
 import { href } from "../route.js";
 import { short } from "../ui/format.js";
 import { B64, Checks, Verified } from "../ui/marks.js";

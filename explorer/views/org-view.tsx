@@ -1,7 +1,7 @@
 // An org's admins and grants, from the org's own bundle (its whole chain, verified like an
 // account's history). A big org's chain is long, so lists are bounded and counted.
 
-import type { OrgState } from "../../core/policy.js";
+import type { OrgState } from "../../core/state.js";
 import { href } from "../route.js";
 import type { Session } from "../session.js";
 import { short } from "../ui/format.js";

@@ -10,7 +10,8 @@ import { type HistoryBundleJson, verifyBundle } from "../../client/bundle.js";
 import { compileWitnessPolicy } from "../../client/witness-policy.js";
 import { isTrustlogError } from "../../core/errors.js";
 import type { Envelope, EventType } from "../../core/event.js";
-import { accountToJSON, MemoryState } from "../../core/policy.js";
+import { MemoryState } from "../../core/memory-state.js";
+import { accountToJSON } from "../../core/state.js";
 import { admin, delegate, History, type TestKey, testKey } from "../helpers/events.js";
 import { MemoryLog } from "./memory-log.js";
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { errorKind } from "../../core/error-codes.js";
 import type { Envelope } from "../../core/event.js";
-import { applyEvent, MemoryState, POLICY_ERROR_CODES } from "../../core/policy.js";
+import { MemoryState } from "../../core/memory-state.js";
+import { applyEvent, POLICY_ERROR_CODES } from "../../core/policy.js";
 import { admin, DAY, delegate, History, self, testKey } from "../helpers/events.js";
 
 const root = testKey("acme-root");

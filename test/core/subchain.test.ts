@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { toBase64 } from "../../core/bytes.js";
 import { decodeSubchain, encodeSubchain } from "../../core/chain-index.js";
 import { isTrustlogError } from "../../core/errors.js";
-import { MemoryState } from "../../core/policy.js";
+import { MemoryState } from "../../core/memory-state.js";
 import { extendSubchain, foldSubchain } from "../../core/subchain.js";
 import { admin, History, testKey } from "../helpers/events.js";
 

@@ -35,7 +35,9 @@ import {
   sealEvent,
 } from "../../core/event-build.js";
 import { inviteKeyFromSecret } from "../../core/invite.js";
-import { type ApplyResult, type Head, MemoryState, type PolicyLimits } from "../../core/policy.js";
+import { MemoryState } from "../../core/memory-state.js";
+import type { ApplyResult, PolicyLimits } from "../../core/policy.js";
+import type { Head } from "../../core/state.js";
 
 /** A deterministic Ed25519 key (and an X25519 stand-in) named by a label. */
 export interface TestKey {

@@ -9,7 +9,7 @@
 import { fromBase64 } from "../../core/bytes.js";
 import { type ChainHead, chainKey, encodeChainHead, encodeSubchain } from "../../core/chain-index.js";
 import { Trie } from "../../core/mpt.js";
-import type { AccountState, Head, OrgState } from "../../core/policy.js";
+import type { AccountState, Head, OrgState } from "../../core/state.js";
 import type { Subchain } from "../../core/subchain.js";
 import type { History } from "../helpers/events.js";
 
