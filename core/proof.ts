@@ -114,6 +114,35 @@ export async function proveInclusion(index: number, size: number, reader: HashRe
   return subtreeHashes(inclusionProofRanges(index, size), reader);
 }
 
+/**
+ * Inclusion proofs of many leaves in one tree, in one readHashes call. Leaves appended together
+ * sit side by side at the right edge, so their proofs share most ranges: each distinct range is
+ * hashed once, keeping the work linear in the number of leaves. Proofs share hash objects.
+ */
+export async function proveInclusions(
+  indices: readonly number[],
+  size: number,
+  reader: HashReader,
+): Promise<Map<number, Uint8Array[]>> {
+  const proofs = new Map<number, Uint8Array[]>();
+  const wanted = [...new Set(indices)];
+  if (wanted.length === 0) return proofs;
+  const perIndex = wanted.map((i) => inclusionProofRanges(i, size));
+  const unique = new Map<string, LeafRange>();
+  for (const ranges of perIndex) for (const r of ranges) unique.set(`${r[0]}:${r[1]}`, r);
+  const list = [...unique.values()];
+  const hashes = await subtreeHashes(list, reader);
+  const memo = new Map<string, Uint8Array>();
+  for (let k = 0; k < list.length; k++) memo.set(`${list[k]![0]}:${list[k]![1]}`, hashes[k]!);
+  wanted.forEach((index, k) => {
+    proofs.set(
+      index,
+      perIndex[k]!.map((r) => memo.get(`${r[0]}:${r[1]}`)!),
+    );
+  });
+  return proofs;
+}
+
 /** Synchronous proveInclusion. */
 export function proveInclusionSync(index: number, size: number, reader: SyncHashReader): Uint8Array[] {
   return subtreeHashesSync(inclusionProofRanges(index, size), reader);

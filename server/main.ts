@@ -97,6 +97,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       },
       clock,
       logger,
+      // Proofs are made once, against the checkpoint the answer carries (publication.answer).
+      proofs: false,
       onBatch: (info) => metrics.batchSize.observe(info.size),
       onCheckpoint: (note, size) => {
         latest.invalidate();
@@ -108,7 +110,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     cleanup.push(() => sequencer!.stop());
     await publication.start();
     cleanup.push(async () => publication.stop());
-    // In quorum mode a write is answered with a checkpoint the witnesses cosigned.
+    // A write is answered with one checkpoint (in quorum mode one the witnesses cosigned) and
+    // every proof against it, made once.
     const seq = sequencer;
     const sink = {
       get isLeader() {
@@ -118,7 +121,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         return seq.queueDepth;
       },
       submit: async (items: Parameters<Sequencer["submit"]>[0]) =>
-        publication.publish(await seq.submit(items)),
+        publication.answer(await seq.submit(items)),
     };
 
     const verifier = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads) : inlineVerifier;

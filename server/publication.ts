@@ -11,7 +11,7 @@
 // latest published size is committed but not yet public, like a Tessera "await integration".
 
 import { and, desc, eq, gte, sql } from "drizzle-orm";
-import { proveInclusion } from "../core/proof.js";
+import { proveInclusions } from "../core/proof.js";
 import type { Database } from "../node/db.js";
 import type { Logger } from "../node/log.js";
 import { checkpoints, cosignatures } from "./schema.js";
@@ -78,15 +78,42 @@ export class Publication {
   }
 
   /**
-   * In quorum mode, holds write answers until a checkpoint covering them is published (or the
-   * wait times out: the events are committed either way; the answer then carries the log-signed
-   * checkpoint alone). Proofs are re-made against the checkpoint the answer carries.
+   * The one step that answers a write: picks the checkpoint the answer carries, the newest
+   * any item was committed under (in quorum mode, the first published one that covers them all,
+   * waiting for the witnesses up to quorumWaitMs; past that the events are committed either way
+   * and the answer carries the newest log-signed checkpoint alone), and proves every item
+   * against it in one batch (core proveInclusions), so each proof is made once.
    */
-  async publish(results: SubmitResult[]): Promise<SubmitResult[]> {
+  async answer(results: SubmitResult[]): Promise<SubmitResult[]> {
+    let top: { checkpoint: string; treeSize: number } | undefined;
+    for (const r of results) if (!("error" in r) && (!top || r.treeSize > top.treeSize)) top = r;
+    if (!top) return results;
+    let answer = { note: top.checkpoint, size: top.treeSize };
     const k = this.opts.publishQuorum;
-    let need = 0;
-    for (const r of results) if (!("error" in r)) need = Math.max(need, r.treeSize);
-    if (k === 0 || need === 0) return results;
+    if (k > 0) {
+      const cp = await this.awaitPublished(k, top.treeSize);
+      if (cp) answer = { note: cp.note + cp.cosignatures.join(""), size: cp.size };
+      else
+        this.opts.logger.warn(
+          { size: top.treeSize, quorum: k },
+          "witness quorum not reached in time; answering unwitnessed",
+        );
+    }
+    const ok = results.filter((r): r is Exclude<SubmitResult, { error: unknown }> => !("error" in r));
+    const proofs = await proveInclusions(
+      ok.map((r) => r.index),
+      answer.size,
+      this.opts.store.hashReader(answer.size),
+    );
+    return results.map((r) =>
+      "error" in r
+        ? r
+        : { ...r, checkpoint: answer.note, treeSize: answer.size, inclusion: proofs.get(r.index)! },
+    );
+  }
+
+  /** The first checkpoint of at least `need` leaves with k cosignatures, within quorumWaitMs. */
+  private async awaitPublished(k: number, need: number): Promise<StoredCheckpoint | undefined> {
     const deadline = Date.now() + this.opts.quorumWaitMs;
     let cp = await this.latestWithCosignatures(k, need);
     while (!cp && Date.now() < deadline) {
@@ -101,27 +128,7 @@ export class Publication {
       });
       cp = await this.latestWithCosignatures(k, need);
     }
-    if (!cp) {
-      this.opts.logger.warn(
-        { size: need, quorum: k },
-        "witness quorum not reached in time; answering unwitnessed",
-      );
-      return results;
-    }
-    const note = cp.note + cp.cosignatures.join("");
-    const reader = this.opts.store.hashReader(cp.size);
-    const out: SubmitResult[] = [];
-    for (const r of results) {
-      if ("error" in r) out.push(r);
-      else
-        out.push({
-          ...r,
-          checkpoint: note,
-          treeSize: cp.size,
-          inclusion: r.treeSize === cp.size ? r.inclusion : await proveInclusion(r.index, cp.size, reader),
-        });
-    }
-    return out;
+    return cp;
   }
 
   private async record(size: number, witness: string, lines: string[]): Promise<void> {

@@ -23,11 +23,11 @@ import { formatCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import { type Envelope, eventSigningBytes, isOrgEventType, parseStoredEnvelope } from "../core/event.js";
 import { accountEntry, grantEntry, orgEntries, type TrieEntry } from "../core/index-entries.js";
-import { leafHash as computeLeafHash, EMPTY_ROOT, type LeafRange, subtreeHashes } from "../core/merkle.js";
+import { leafHash as computeLeafHash, EMPTY_ROOT } from "../core/merkle.js";
 import type { Trie } from "../core/mpt.js";
 import { type NoteSigner, signNote } from "../core/note.js";
 import { applyEvent, DEFAULT_LIMITS, type PolicyLimits } from "../core/policy.js";
-import { inclusionProofRanges } from "../core/proof.js";
+import { proveInclusions } from "../core/proof.js";
 import type { AccountState, Grant, OrgState, StateView } from "../core/state.js";
 import { appendLeaves } from "../core/tile-append.js";
 import { TILE_WIDTH, type TileId, tilesForSize } from "../core/tile-paths.js";
@@ -94,6 +94,12 @@ export interface SequencerOptions {
   stateCacheSize?: number;
   /** Per-org and per-account limits applied when admitting events (default DEFAULT_LIMITS). */
   limits?: PolicyLimits;
+  /**
+   * Whether results carry inclusion proofs (default true). The log server answers writes from
+   * the checkpoint it publishes and proves there, once (server/publication.ts answer), so it
+   * passes false; results then carry an empty `inclusion`.
+   */
+  proofs?: boolean;
   faults?: SequencerFaults;
 }
 
@@ -511,43 +517,22 @@ export class Sequencer {
       if ("pending" in r) indices.add(r.pending);
       else if ("dupOf" in r) indices.add(r.dupOf);
     }
-    const proofs = await this.proveMany([...indices], newHead.size);
+    const proofs =
+      this.opts.proofs === false
+        ? new Map<number, Uint8Array[]>()
+        : await proveInclusions([...indices], newHead.size, this.opts.store.hashReader(newHead.size));
     return out.map((r) => {
       if ("error" in r) return r;
       const index = "pending" in r ? r.pending : r.dupOf;
       return {
         index,
         leafHash: r.leafHash,
-        inclusion: proofs.get(index)!,
+        inclusion: proofs.get(index) ?? [],
         checkpoint: newHead.note,
         treeSize: newHead.size,
         duplicate: "dupOf" in r,
       };
     });
-  }
-
-  /**
-   * Inclusion proofs of many leaves in one tree. A batch's leaves sit side by side at the right
-   * edge, so their proofs share most ranges: each distinct range is hashed once, and all of
-   * them with one readHashes call, keeping the work linear in the batch.
-   */
-  private async proveMany(indices: number[], size: number): Promise<Map<number, Uint8Array[]>> {
-    const proofs = new Map<number, Uint8Array[]>();
-    if (indices.length === 0) return proofs;
-    const perIndex = indices.map((i) => inclusionProofRanges(i, size));
-    const unique = new Map<string, LeafRange>();
-    for (const ranges of perIndex) for (const r of ranges) unique.set(`${r[0]}:${r[1]}`, r);
-    const list = [...unique.values()];
-    const hashes = await subtreeHashes(list, this.opts.store.hashReader(size));
-    const memo = new Map<string, Uint8Array>();
-    for (let k = 0; k < list.length; k++) memo.set(`${list[k]![0]}:${list[k]![1]}`, hashes[k]!);
-    indices.forEach((index, k) => {
-      proofs.set(
-        index,
-        perIndex[k]!.map((r) => memo.get(`${r[0]}:${r[1]}`)!),
-      );
-    });
-    return proofs;
   }
 
   private async commit(

@@ -19,7 +19,6 @@ import { bodyLimit } from "hono/body-limit";
 import { concat, toBase64 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
 import { type ParsedEnvelope, parseEnvelope } from "../../core/event.js";
-import { proveInclusion } from "../../core/proof.js";
 import type { AppDeps } from "../app.js";
 import { type ErrorBody, errorBody, errorResponse } from "../http-errors.js";
 import { clientKey, retryAfterSeconds } from "../rate-limit.js";
@@ -141,14 +140,15 @@ export function eventRoutes(deps: AppDeps): Hono<Env> {
       const submitted: SubmitResult[] = valid.length > 0 ? await deps.sequencer.submit(valid) : [];
       if (valid.length > 0) deps.metrics.appendLatency.observe((performance.now() - started) / 1000);
 
-      // One checkpoint answers for the whole request: the largest one any item was committed
-      // under. Items committed under an earlier one (another batch, or a duplicate) get their
-      // inclusion proof again against it, so every proof in the answer checks against it.
+      // One checkpoint answers for the whole request, every proof made against it once
+      // (server/publication.ts answer, wired in server/main.ts).
       let top: { checkpoint: string; treeSize: number } | undefined;
       for (const r of submitted) {
-        if (!("error" in r) && (!top || r.treeSize > top.treeSize)) top = r;
+        if ("error" in r) continue;
+        if (top && r.treeSize !== top.treeSize)
+          throw new TrustlogError("INTERNAL", "the results of one request carry two checkpoints");
+        top = r;
       }
-      const reader = top ? deps.store.hashReader(top.treeSize) : undefined;
 
       // Proofs of one batch share most of their hashes (the same objects): encode each once.
       const b64 = new Map<Uint8Array, string>();
@@ -172,12 +172,10 @@ export function eventRoutes(deps: AppDeps): Hono<Env> {
           results.push({ error: errorBody(err) });
           continue;
         }
-        const inclusion =
-          r.treeSize === top!.treeSize ? r.inclusion : await proveInclusion(r.index, top!.treeSize, reader!);
         results.push({
           index: r.index,
           leafHash: toBase64(r.leafHash),
-          inclusion: inclusion.map(encode),
+          inclusion: r.inclusion.map(encode),
           ...(r.duplicate ? { duplicate: true as const } : {}),
         });
       }

@@ -23,6 +23,7 @@ import {
   proveConsistencySync,
   proveInclusion,
   proveInclusionSync,
+  proveInclusions,
 } from "../../core/proof.js";
 import { naiveConsistency, naivePath, naiveRoot, RFC_LEAVES, testLeaves } from "./naive-merkle.js";
 
@@ -382,6 +383,29 @@ describe("proofs agree with the naive RFC 6962 reference (property)", () => {
           proveInclusionSync(j, s, tree),
         );
       }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("proveInclusions gives each leaf its PATH, reading the tree once for all", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 2000 }),
+        fc.array(fc.nat(), { minLength: 1, maxLength: 40 }),
+        async (size, picks) => {
+          const indices = picks.map((p) => p % size);
+          let reads = 0;
+          const counted = {
+            readHashes: (nodes: Parameters<typeof tree.readHashes>[0]) => (reads++, tree.readHashes(nodes)),
+          };
+          const proofs = await proveInclusions(indices, size, counted);
+          expect(reads).toBeLessThanOrEqual(1);
+          expect([...proofs.keys()].sort((a, b) => a - b)).toEqual(
+            [...new Set(indices)].sort((a, b) => a - b),
+          );
+          for (const i of indices) expect(proofs.get(i)).toEqual(naivePath(i, leaves.slice(0, size)));
+        },
+      ),
       { numRuns: 100 },
     );
   });
