@@ -169,9 +169,8 @@ export function createScimApp(o: ScimAppOptions): Hono {
     if (status === 200 && c.req.method === "GET") {
       const inm = c.req.header("if-none-match");
       if (
-        inm &&
         inm
-          .split(",")
+          ?.split(",")
           .map((t) => t.trim())
           .includes(tag)
       )

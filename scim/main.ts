@@ -76,8 +76,7 @@ export function readDelegateSeed(file: string): Uint8Array {
     );
   }
   const seed = fromBase64(text);
-  if (!seed || seed.length !== 32)
-    throw new TrustlogError("BAD_KEY", `${file} does not hold a 32-byte base64 seed`);
+  if (seed?.length !== 32) throw new TrustlogError("BAD_KEY", `${file} does not hold a 32-byte base64 seed`);
   return seed;
 }
 

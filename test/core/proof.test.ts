@@ -396,7 +396,10 @@ describe("proofs agree with the naive RFC 6962 reference (property)", () => {
           const indices = picks.map((p) => p % size);
           let reads = 0;
           const counted = {
-            readHashes: (nodes: Parameters<typeof tree.readHashes>[0]) => (reads++, tree.readHashes(nodes)),
+            readHashes: (nodes: Parameters<typeof tree.readHashes>[0]) => {
+              reads++;
+              return tree.readHashes(nodes);
+            },
           };
           const proofs = await proveInclusions(indices, size, counted);
           expect(reads).toBeLessThanOrEqual(1);
