@@ -37,6 +37,9 @@ import type { WitnessMetrics } from "./metrics.js";
 import { type CapturedSnapshot, captureSnapshot, decodeSnapshot, encodeSnapshot } from "./replay-snapshot.js";
 import type { WitnessStore } from "./store.js";
 
+/** The audit spends at most about 1/SNAPSHOT_COST_FACTOR of its time on snapshots. */
+const SNAPSHOT_COST_FACTOR = 10;
+
 export interface AuditorSettings {
   /** Write a replay snapshot after this many entries … */
   snapshotEntries: number;
@@ -110,6 +113,9 @@ export class LogAuditor {
   private candidate: CapturedSnapshot | undefined;
   private snapshotSize = 0;
   private snapshotTime = Date.now();
+  /** What the last snapshot cost (capture, encoding, writing), ms. */
+  private snapshotCostMs = 0;
+  private captureMs = 0;
   private committed = 0;
   private resumedFrom = 0;
   private target: Target | undefined;
@@ -327,10 +333,13 @@ export class LogAuditor {
           this.lastIndexLeaf = leaf;
           this.pendingClean.push([size, this.range.root()]);
           const due =
-            size - this.snapshotSize >= this.settings.snapshotEntries ||
-            now - this.snapshotTime >= this.settings.snapshotSeconds * 1000;
+            (size - this.snapshotSize >= this.settings.snapshotEntries ||
+              now - this.snapshotTime >= this.settings.snapshotSeconds * 1000) &&
+            this.snapshotAffordable(now);
           if (due && (!this.candidate || this.candidate.size < size) && size < t.cp.size) {
+            const started = performance.now();
             this.candidate = captureSnapshot(this.replayer, this.range, leaf);
+            this.captureMs = performance.now() - started;
             this.snapshotTime = now;
           }
         }
@@ -359,11 +368,16 @@ export class LogAuditor {
     // The end of a round is a clean index leaf: the snapshot is taken here when it is due
     // (a long catch-up thus ends with one, and a restart does not replay it again).
     const due =
-      size - this.snapshotSize >= this.settings.snapshotEntries ||
-      (size > this.snapshotSize && Date.now() - this.snapshotTime >= this.settings.snapshotSeconds * 1000);
+      (size - this.snapshotSize >= this.settings.snapshotEntries ||
+        (size > this.snapshotSize &&
+          Date.now() - this.snapshotTime >= this.settings.snapshotSeconds * 1000)) &&
+      this.snapshotAffordable(Date.now());
     if (due && this.lastIndexLeaf && this.clean.has(size)) {
       this.snapshotTime = Date.now();
-      await this.persist(captureSnapshot(this.replayer, this.range, this.lastIndexLeaf));
+      const started = performance.now();
+      const captured = captureSnapshot(this.replayer, this.range, this.lastIndexLeaf);
+      this.captureMs = performance.now() - started;
+      await this.persist(captured);
     }
     if (size - this.runStarted.size >= 10_000) this.progress(true);
   }
@@ -397,10 +411,21 @@ export class LogAuditor {
     this.notify();
   }
 
+  /**
+   * A snapshot copies the whole replay state, which grows with the log: taken on a fixed period
+   * it would end up costing more than the replay it saves. So the next one waits at least
+   * SNAPSHOT_COST_FACTOR times as long as the last one took, keeping snapshots under a tenth
+   * of the audit's time however large the state.
+   */
+  private snapshotAffordable(now: number): boolean {
+    return now - this.snapshotTime >= SNAPSHOT_COST_FACTOR * this.snapshotCostMs;
+  }
+
   private async persist(c: CapturedSnapshot): Promise<void> {
     const started = performance.now();
     const bytes = await encodeSnapshot(c);
     await this.opts.store.saveSnapshot(this.origin, c.size, c.root, bytes);
+    this.snapshotCostMs = this.captureMs + (performance.now() - started);
     this.snapshotSize = c.size;
     this.committed = Math.max(this.committed, c.size);
     this.opts.logger.info(
