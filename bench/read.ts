@@ -26,7 +26,7 @@ import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { readSignerKey, writeNewSignerKey } from "../server/keys.js";
 import { SERVER_MIGRATIONS } from "../server/main.js";
 import { Sequencer } from "../server/sequencer.js";
-import { LogStore } from "../server/store.js";
+import { LogStore } from "../server/storage/log-store.js";
 import { startTrustlog } from "../test/helpers/process.js";
 
 const { values: args } = parseArgs({

@@ -20,8 +20,8 @@ import { lookupRoutes } from "./routes/lookups.js";
 import { proofRoutes } from "./routes/proofs.js";
 import { tileRoutes } from "./routes/tiles.js";
 import type { Sequencer } from "./sequencer.js";
-import type { LogStore, StoredCheckpoint } from "./store.js";
-import type { WriteTokens } from "./tokens.js";
+import type { LogStore, StoredCheckpoint } from "./storage/log-store.js";
+import type { WriteTokens } from "./storage/tokens.js";
 import type { SignatureVerifier } from "./verify-pool.js";
 
 /** What the write route needs from the sequencer. */

@@ -7,14 +7,13 @@ import { TrustlogError } from "../core/errors.js";
 import type { NoteVerifier } from "../core/note.js";
 import { parseVerifierKey } from "../core/note-keys.js";
 import { openDatabase, runMigrations } from "../node/db.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { createLogger } from "../node/log.js";
 import { surviveDatabaseFaults, untilSignal } from "../node/signals.js";
 import { keyFilePath, loadServerConfig, pgliteDir, type ServerConfig } from "./config.js";
-import { fsck } from "./fsck.js";
 import { readSignerKey, writeNewSignerKey } from "./keys.js";
 import { SERVER_MIGRATIONS, startServer, stopServer } from "./main.js";
-import { WriteTokens } from "./tokens.js";
+import { fsck } from "./storage/fsck.js";
+import { WriteTokens } from "./storage/tokens.js";
 
 /** Flags shared by commands that open the log's database. */
 function databaseOptions(cmd: Command): Command {
@@ -106,7 +105,6 @@ export function registerServerCommands(program: Command): void {
         ...flags,
         ...(witness ? { witnesses: witness.map(parseWitnessFlag) } : {}),
       });
-      useNativeEd25519();
       const logger = createLogger({ name: "trustlog-server", level: config.logLevel });
       surviveDatabaseFaults(logger);
       const server = await startServer(config, { logger });

@@ -4,6 +4,6 @@ import { defineConfig } from "drizzle-kit";
 
 export default defineConfig({
   dialect: "postgresql",
-  schema: "./server/schema.ts",
+  schema: "./server/storage/schema.ts",
   out: "./migrations/server",
 });

@@ -3,7 +3,6 @@
 // bin/start.ts) add signal handling around it, nothing here touches process signals.
 
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { type Database, openDatabase, runMigrations } from "../node/db.js";
 import { createLogger, type Logger } from "../node/log.js";
@@ -14,11 +13,11 @@ import { createMetrics, type ServerMetrics } from "./metrics.js";
 import { Publication } from "./publication.js";
 import { TokenBuckets } from "./rate-limit.js";
 import { Sequencer } from "./sequencer.js";
-import { LogStore } from "./store.js";
-import { WriteTokens } from "./tokens.js";
+import { LogStore, SERVER_MIGRATIONS } from "./storage/log-store.js";
+import { WriteTokens } from "./storage/tokens.js";
 import { inlineVerifier, VerifyPool } from "./verify-pool.js";
 
-export const SERVER_MIGRATIONS = fileURLToPath(new URL("../migrations/server", import.meta.url));
+export { SERVER_MIGRATIONS };
 
 export interface RunningServer {
   readonly url: string;

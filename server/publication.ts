@@ -10,13 +10,11 @@
 // only checkpoints that k distinct configured witnesses have cosigned; the tree above the
 // latest published size is committed but not yet public, like a Tessera "await integration".
 
-import { and, desc, eq, gte, sql } from "drizzle-orm";
 import { proveInclusions } from "../core/proof.js";
 import type { Database } from "../node/db.js";
 import type { Logger } from "../node/log.js";
-import { checkpoints, cosignatures } from "./schema.js";
 import type { SubmitResult } from "./sequencer.js";
-import type { LogStore, StoredCheckpoint } from "./store.js";
+import type { LogStore, StoredCheckpoint } from "./storage/log-store.js";
 import { type CollectorWitness, WitnessCollector } from "./witnessing.js";
 
 export interface PublicationOptions {
@@ -142,17 +140,7 @@ export class Publication {
     }
   }
 
-  private async latestWithCosignatures(k: number, atLeast = 0): Promise<StoredCheckpoint | undefined> {
-    const rows = await this.opts.database.db
-      .select({ size: checkpoints.size })
-      .from(checkpoints)
-      .innerJoin(cosignatures, eq(cosignatures.size, checkpoints.size))
-      .where(and(gte(checkpoints.size, atLeast)))
-      .groupBy(checkpoints.size)
-      .having(sql`count(*) >= ${k}`)
-      .orderBy(desc(checkpoints.size))
-      .limit(1);
-    const size = rows[0]?.size;
-    return size === undefined ? undefined : this.opts.store.checkpointAt(size);
+  private latestWithCosignatures(k: number, atLeast = 0): Promise<StoredCheckpoint | undefined> {
+    return this.opts.store.latestCosignedBy(k, atLeast);
   }
 }

@@ -15,34 +15,28 @@
 //   - another process sequenced meanwhile (two believed they led): our compare-and-swap on
 //     log_head matches no row, the transaction rolls back, we drop caches and step down.
 
-import { eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import { equalBytes } from "../core/bytes.js";
 import { formatIndexLeaf, INDEX_LEAF_TYPE, isIndexLeaf, parseIndexLeaf } from "../core/chain-index.js";
 import { formatCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
-import { type Envelope, eventSigningBytes, isOrgEventType, parseStoredEnvelope } from "../core/event.js";
+import { type Envelope, isOrgEventType, parseStoredEnvelope } from "../core/event.js";
 import { accountEntry, grantEntry, orgEntries, type TrieEntry } from "../core/index-entries.js";
 import { leafHash as computeLeafHash, EMPTY_ROOT } from "../core/merkle.js";
 import type { Trie } from "../core/mpt.js";
 import { type NoteSigner, signNote } from "../core/note.js";
-import { applyEvent, DEFAULT_LIMITS, type PolicyLimits } from "../core/policy.js";
+import { DEFAULT_LIMITS, type PolicyLimits } from "../core/policy.js";
 import { proveInclusions } from "../core/proof.js";
-import type { AccountState, Grant, OrgState, StateView } from "../core/state.js";
 import { appendLeaves } from "../core/tile-append.js";
 import { TILE_WIDTH, type TileId, tilesForSize } from "../core/tile-paths.js";
 import { type Database, type Drizzle, databaseUnavailable, isDatabaseUnavailable } from "../node/db.js";
+import { decideBatch, positionKey, type SubmitItem, sameEvent } from "./batch.js";
 import { acquireLeadership, type Leadership } from "./leader.js";
-import { checkpoints, entries, logHead, tiles } from "./schema.js";
-import { accountKey, grantKey, hex, StateCache, saveState } from "./state-cache.js";
-import type { LogStore } from "./store.js";
+import { commitBatch, initializeLog } from "./storage/commit.js";
+import type { LogStore } from "./storage/log-store.js";
+import { StateCache } from "./storage/state.js";
 
-export interface SubmitItem {
-  envelope: Envelope;
-  /** Canonical leaf bytes (core parseEnvelope). */
-  leaf: Uint8Array;
-  leafHash: Uint8Array;
-}
+export type { SubmitItem };
 
 export interface SubmitOk {
   index: number;
@@ -109,11 +103,6 @@ interface Waiter {
 }
 
 /** What the batch decided for one item: refused, already logged at dupOf, or appended at pending. */
-type Decision =
-  | { error: TrustlogError }
-  | { dupOf: number; leafHash: Uint8Array }
-  | { pending: number; leafHash: Uint8Array };
-
 interface Head {
   size: number;
   root: Uint8Array;
@@ -122,15 +111,6 @@ interface Head {
   trie: Trie;
   /** Time of the latest index leaf (ms): the next one never goes back in time. */
   indexTime: number;
-}
-
-// Refusals after which the event may already be in the log (a resubmission, maybe with another
-// set of signatures): its position is taken, or its time has aged past the skew since.
-const MAYBE_LOGGED = new Set(["CHAIN_CONFLICT", "ORG_EXISTS", "ACCOUNT_EXISTS", "SKEW", "ACCOUNT_DELETED"]);
-
-/** A chain position: org chain and account chain of the same id differ by kind. */
-function positionKey(e: Envelope["event"]): string {
-  return `${isOrgEventType(e.type) ? "o" : "a"} ${e.org} ${e.subject} ${e.seq}`;
 }
 
 /** Retryable errors: the client may resubmit the same envelope (it will dedupe if it landed). */
@@ -283,20 +263,7 @@ export class Sequencer {
 
   /** An empty log gets a signed size-0 checkpoint at first start, so /checkpoint always answers. */
   private async initLog(): Promise<void> {
-    const db = this.opts.database.db;
-    const existing = await db.select({ size: logHead.size }).from(logHead).where(eq(logHead.id, 1));
-    if (existing.length > 0) return;
-    const note = this.sign(0, EMPTY_ROOT);
-    await db.transaction(async (tx) => {
-      // Two processes may race here: the head row's primary key lets exactly one insert win,
-      // and the checkpoint goes in only with that insert.
-      const won = await tx
-        .insert(logHead)
-        .values({ id: 1, size: 0, root: EMPTY_ROOT })
-        .onConflictDoNothing()
-        .returning({ id: logHead.id });
-      if (won.length > 0) await tx.insert(checkpoints).values({ size: 0, root: EMPTY_ROOT, note });
-    });
+    await initializeLog(this.opts.database, () => ({ root: EMPTY_ROOT, note: this.sign(0, EMPTY_ROOT) }));
   }
 
   private async loadHead(): Promise<void> {
@@ -393,62 +360,20 @@ export class Sequencer {
   private async sequence(items: SubmitItem[]): Promise<SubmitResult[]> {
     const head = this.head!;
     const store = this.opts.store;
-    const out: Decision[] = new Array(items.length);
-
-    // Yeti2022: a leaf hash that does not match its bytes must never enter the tree.
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i]!;
-      if (!equalBytes(computeLeafHash(it.leaf), it.leafHash)) {
-        out[i] = { error: new TrustlogError("MALFORMED", "leaf hash does not match the leaf bytes") };
-      }
-    }
-
     await this.state.preload(items.map((it) => it.envelope.event));
-
-    // Decide every event in order against the state as of its position in the log.
-    const overlayOrgs = new Map<string, OrgState>();
-    const overlayGrants = new Map<string, Grant>();
-    const overlayAccounts = new Map<string, AccountState>();
-    const view: StateView = {
-      org: (id) => overlayOrgs.get(id) ?? this.state.org(id),
-      grant: (org, id) => overlayGrants.get(grantKey(org, id)) ?? this.state.grant(org, id),
-      account: (org, id) => overlayAccounts.get(accountKey(org, id)) ?? this.state.account(org, id),
-    };
-    const inBatch = new Map<string, number>(); // chain position → item appended there
-    const accepted: SubmitItem[] = [];
-    const maybeLogged: number[] = [];
+    // One reading of the clock judges the batch and dates its index leaf.
     const now = this.opts.clock();
-    for (let i = 0; i < items.length; i++) {
-      if (out[i]) continue;
-      const it = items[i]!;
-      const index = head.size + accepted.length;
-      try {
-        const change = applyEvent(view, it.envelope, {
-          index,
-          leafHash: it.leafHash,
-          now: Math.floor(now / 1000),
-          skewSeconds: this.opts.skewSeconds,
-          signaturesChecked: true,
-          limits: this.opts.limits,
-        });
-        if (change.org) overlayOrgs.set(change.org.id, change.org);
-        if (change.grant) overlayGrants.set(grantKey(change.grant.org, change.grant.id), change.grant);
-        if (change.account)
-          overlayAccounts.set(accountKey(change.account.org, change.account.id), change.account);
-        out[i] = { pending: index, leafHash: it.leafHash };
-        inBatch.set(positionKey(it.envelope.event), i);
-        accepted.push(it);
-      } catch (e) {
-        if (!isTrustlogError(e)) throw e;
-        out[i] = { error: e };
-        // One event, one leaf: the same event under another set of signatures is a resubmission.
-        const first = inBatch.get(positionKey(it.envelope.event));
-        if (first !== undefined && sameEvent(items[first]!.envelope, it.envelope)) {
-          const r = out[first] as { pending: number; leafHash: Uint8Array };
-          out[i] = { dupOf: r.pending, leafHash: r.leafHash };
-        } else if (MAYBE_LOGGED.has(e.code)) maybeLogged.push(i);
-      }
-    }
+    const decided = decideBatch(items, this.state, {
+      size: head.size,
+      nowSeconds: Math.floor(now / 1000),
+      skewSeconds: this.opts.skewSeconds,
+      limits: this.opts.limits,
+    });
+    const out = decided.decisions;
+    const { accepted, maybeLogged } = decided;
+    const overlayOrgs = decided.orgs;
+    const overlayGrants = decided.grants;
+    const overlayAccounts = decided.accounts;
     if (maybeLogged.length > 0) {
       const found = await store.eventsAt(maybeLogged.map((i) => items[i]!.envelope.event));
       const byPosition = new Map<string, (typeof found)[number]>();
@@ -489,15 +414,19 @@ export class Sequencer {
       changedTiles = appended.tiles;
       const note = this.sign(appended.size, appended.root);
       newHead = { size: appended.size, root: appended.root, note, trie, indexTime };
-      await this.commit(
+      await commitBatch(
+        this.opts.database,
         head,
         newHead,
-        accepted,
-        indexLeaf,
-        changedTiles,
-        overlayOrgs,
-        overlayGrants,
-        overlayAccounts,
+        {
+          events: accepted,
+          indexLeaf,
+          tiles: changedTiles,
+          orgs: overlayOrgs.values(),
+          grants: overlayGrants.values(),
+          accounts: overlayAccounts.values(),
+        },
+        this.opts.faults?.beforeCommit,
       );
       // Committed: from here on the batch is durable and may be acknowledged.
       this.head = newHead;
@@ -534,76 +463,4 @@ export class Sequencer {
       };
     });
   }
-
-  private async commit(
-    old: Head,
-    next: Head,
-    accepted: SubmitItem[],
-    indexLeaf: Uint8Array,
-    changedTiles: { tile: TileId; data: Uint8Array }[],
-    orgs: Map<string, OrgState>,
-    grantStates: Map<string, Grant>,
-    accts: Map<string, AccountState>,
-  ): Promise<void> {
-    const db = this.opts.database.db;
-    await db.transaction(async (tx) => {
-      // The compare-and-swap comes first: it also row-locks the head, so a second sequencer
-      // that believes it leads waits here and then finds the size moved.
-      const swapped = await tx
-        .update(logHead)
-        .set({ size: next.size, root: next.root })
-        .where(sql`${logHead.id} = 1 and ${logHead.size} = ${old.size}`)
-        .returning({ size: logHead.size });
-      if (swapped.length !== 1) {
-        throw new TrustlogError("NOT_LEADER", "another sequencer advanced the log; this one stepped down");
-      }
-      // One statement whatever the batch size: each column goes as one text array parameter
-      // (numbers as decimals, bytes as hex, as both drivers pass text arrays through unchanged),
-      // unnested and cast server-side.
-      // The index leaf's row has no chain: empty org and subject, its own index as seq.
-      const rows = [
-        ...accepted.map((it, k) => ({
-          idx: old.size + k,
-          leafHash: it.leafHash,
-          leaf: it.leaf,
-          org: it.envelope.event.org,
-          subject: it.envelope.event.subject,
-          type: it.envelope.event.type as string,
-          seq: it.envelope.event.seq,
-        })),
-        {
-          idx: old.size + accepted.length,
-          leafHash: computeLeafHash(indexLeaf),
-          leaf: indexLeaf,
-          org: "",
-          subject: "",
-          type: INDEX_LEAF_TYPE,
-          seq: old.size + accepted.length,
-        },
-      ];
-      await tx.execute(sql`
-        insert into ${entries} (idx, leaf_hash, envelope, org, subject, type, seq)
-        select i::bigint, decode(h, 'hex'), decode(e, 'hex'), o, s, t, q::bigint
-        from unnest(${sql.param(rows.map((r) => String(r.idx)))}::text[],
-                    ${sql.param(rows.map((r) => hex(r.leafHash)))}::text[],
-                    ${sql.param(rows.map((r) => hex(r.leaf)))}::text[],
-                    ${sql.param(rows.map((r) => r.org))}::text[],
-                    ${sql.param(rows.map((r) => r.subject))}::text[],
-                    ${sql.param(rows.map((r) => r.type))}::text[],
-                    ${sql.param(rows.map((r) => String(r.seq)))}::text[])
-          as x(i, h, e, o, s, t, q)`);
-      await tx
-        .insert(tiles)
-        .values(changedTiles.map(({ tile, data }) => ({ level: tile.level, idx: tile.index, data })))
-        .onConflictDoUpdate({ target: [tiles.level, tiles.idx], set: { data: sql`excluded.data` } });
-      await saveState(tx, orgs.values(), grantStates.values(), accts.values());
-      await tx.insert(checkpoints).values({ size: next.size, root: next.root, note: next.note });
-      await this.opts.faults?.beforeCommit?.(next.size, tx);
-    });
-  }
-}
-
-/** Whether two envelopes carry the same event (the signed bytes), whatever their signatures. */
-function sameEvent(a: Envelope, b: Envelope): boolean {
-  return equalBytes(eventSigningBytes(a.event), eventSigningBytes(b.event));
 }

@@ -23,7 +23,7 @@ import type { AppDeps } from "../app.js";
 import { type ErrorBody, errorBody, errorResponse } from "../http-errors.js";
 import { clientKey, retryAfterSeconds } from "../rate-limit.js";
 import type { SubmitResult } from "../sequencer.js";
-import { bearerToken } from "../tokens.js";
+import { bearerToken } from "../storage/tokens.js";
 
 export const MAX_BATCH = 1000;
 

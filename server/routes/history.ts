@@ -17,7 +17,7 @@ import { TrustlogError } from "../../core/errors.js";
 import type { HashReader } from "../../core/merkle.js";
 import { encodeTrieProof } from "../../core/mpt.js";
 import { proveConsistency, proveInclusion } from "../../core/proof.js";
-import type { EventRef, LogStore, StoredCheckpoint } from "../store.js";
+import type { EventRef, LogStore, StoredCheckpoint } from "../storage/log-store.js";
 import { decimal, id } from "./params.js";
 
 /** What the log publishes: the app's LatestCheckpoint (with a publish quorum, the witnessed one). */

@@ -14,7 +14,7 @@ import { MemoryState } from "../../core/memory-state.js";
 import { proveInclusion } from "../../core/proof.js";
 import type { AccountState, Grant, OrgState } from "../../core/state.js";
 import type { AppDeps } from "../app.js";
-import type { EventRef } from "../store.js";
+import type { EventRef } from "../storage/log-store.js";
 import { decimal, id } from "./params.js";
 
 export function lookupRoutes(deps: AppDeps): Hono {

@@ -10,7 +10,7 @@ import { type VerifyKeyOptions, verifyKey } from "../../client/verify-key.js";
 import { toBase64 } from "../../core/bytes.js";
 import { isTrustlogError } from "../../core/errors.js";
 import { inviteKeyFromSecret } from "../../core/invite.js";
-import { WriteTokens } from "../../server/tokens.js";
+import { WriteTokens } from "../../server/storage/tokens.js";
 import { admin, History, testKey } from "../helpers/events.js";
 import { createStorage, startTestServer, type TestServer, type TestStorage } from "../server/http-harness.js";
 

@@ -34,9 +34,9 @@ import { foldSubchain } from "../../core/subchain.js";
 import { appendLeaves } from "../../core/tile-append.js";
 import { TILE_WIDTH, tilesForSize } from "../../core/tile-paths.js";
 import { openDatabase } from "../../node/db.js";
-import { ChainIndexCache } from "../../server/chain-index.js";
 import { readSignerKey } from "../../server/keys.js";
-import { accounts, checkpoints, entries, grants, logHead, orgs, tiles } from "../../server/schema.js";
+import { ChainIndexCache } from "../../server/storage/chain-index.js";
+import { accounts, checkpoints, entries, grants, logHead, orgs, tiles } from "../../server/storage/schema.js";
 
 export interface StoppedLog {
   databaseUrl: string;

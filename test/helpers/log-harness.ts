@@ -24,10 +24,10 @@ import { ed25519NoteSigner, ed25519NoteVerifier } from "../../core/note-keys.js"
 import { checkConsistency, proveConsistency } from "../../core/proof.js";
 import { accountToJSON } from "../../core/state.js";
 import { type Database, openDatabase } from "../../node/db.js";
-import { fsck } from "../../server/fsck.js";
-import { checkpoints } from "../../server/schema.js";
 import { Sequencer, type SequencerOptions, type SubmitItem } from "../../server/sequencer.js";
-import { LogStore, migrateLogDatabase } from "../../server/store.js";
+import { fsck } from "../../server/storage/fsck.js";
+import { LogStore, migrateLogDatabase } from "../../server/storage/log-store.js";
+import { checkpoints } from "../../server/storage/schema.js";
 import { createTestDatabase } from "./db.js";
 import type { History } from "./events.js";
 

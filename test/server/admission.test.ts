@@ -13,7 +13,7 @@ import { parseCheckpoint } from "../../core/checkpoint.js";
 import { openNote } from "../../core/note.js";
 import { parseVerifierKey } from "../../core/note-keys.js";
 import { loadServerConfig } from "../../server/config.js";
-import { WriteTokens } from "../../server/tokens.js";
+import { WriteTokens } from "../../server/storage/tokens.js";
 import { admin, History, testKey } from "../helpers/events.js";
 import { runTrustlog } from "../helpers/process.js";
 import { batch, createStorage, startTestServer, type TestServer, type TestStorage } from "./http-harness.js";

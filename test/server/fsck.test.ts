@@ -10,8 +10,8 @@ import { formatIndexLeaf, isIndexLeaf, parseIndexLeaf } from "../../core/chain-i
 import { isTrustlogError } from "../../core/errors.js";
 import { leafHash } from "../../core/merkle.js";
 import type { Database } from "../../node/db.js";
-import { fsck } from "../../server/fsck.js";
-import { LogStore } from "../../server/store.js";
+import { fsck } from "../../server/storage/fsck.js";
+import { LogStore } from "../../server/storage/log-store.js";
 import { admin, History, testKey } from "../helpers/events.js";
 import {
   BACKENDS,

@@ -13,7 +13,7 @@ import { foldSubchain } from "../../core/subchain.js";
 import type { Database } from "../../node/db.js";
 import { historyBundle } from "../../server/routes/history.js";
 import type { Sequencer } from "../../server/sequencer.js";
-import { LogStore } from "../../server/store.js";
+import { LogStore } from "../../server/storage/log-store.js";
 import { admin, delegate, History, testKey } from "../helpers/events.js";
 import {
   createTestLogDatabase,

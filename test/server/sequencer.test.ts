@@ -13,7 +13,7 @@ import { checkInclusion } from "../../core/proof.js";
 import type { Database } from "../../node/db.js";
 import { useNativeEd25519 } from "../../node/ed25519-native.js";
 import type { Sequencer, SubmitOk, SubmitResult } from "../../server/sequencer.js";
-import { LogStore } from "../../server/store.js";
+import { LogStore } from "../../server/storage/log-store.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
 import {
   BACKENDS,

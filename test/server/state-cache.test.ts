@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Database } from "../../node/db.js";
 import { useNativeEd25519 } from "../../node/ed25519-native.js";
 import type { Sequencer, SubmitResult } from "../../server/sequencer.js";
-import { StateCache } from "../../server/state-cache.js";
+import { StateCache } from "../../server/storage/state.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
 import {
   BACKENDS,

@@ -12,7 +12,7 @@ import { checkInclusion, proveInclusion } from "../../core/proof.js";
 import { TILE_WIDTH } from "../../core/tile-paths.js";
 import type { Database } from "../../node/db.js";
 import type { SubmitOk, SubmitResult } from "../../server/sequencer.js";
-import { LogStore } from "../../server/store.js";
+import { LogStore } from "../../server/storage/log-store.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
 import {
   BACKENDS,
@@ -291,9 +291,9 @@ describe("proof serving from the tile cache", () => {
   it("serves correct inclusion proofs on a 2^20-leaf tree from cached full tiles", async () => {
     // Tiles for 2^20 leaves written straight into PGlite, as the sequencer would have written them.
     const { openDatabase } = await import("../../node/db.js");
-    const { migrateLogDatabase } = await import("../../server/store.js");
+    const { migrateLogDatabase } = await import("../../server/storage/log-store.js");
     const { appendLeaves } = await import("../../core/tile-append.js");
-    const { tiles: tilesTable } = await import("../../server/schema.js");
+    const { tiles: tilesTable } = await import("../../server/storage/schema.js");
     const { sha256 } = await import("@noble/hashes/sha2.js");
     const database = await openDatabase({ dataDir: "memory://" });
     await migrateLogDatabase(database);

@@ -13,12 +13,12 @@
 //     serving a checkpoint far behind the head).
 
 import { and, asc, gte, lt, ne, sql } from "drizzle-orm";
-import { toBase64 } from "../core/bytes.js";
-import { chainKey, encodeChainHead, encodeSubchain, INDEX_LEAF_TYPE } from "../core/chain-index.js";
-import { parseStoredEnvelope } from "../core/event.js";
-import { type ChainEventRef, IndexFolder, subchainOf } from "../core/index-entries.js";
-import { compareTrieKeys, Trie } from "../core/mpt.js";
-import type { Database } from "../node/db.js";
+import { toBase64 } from "../../core/bytes.js";
+import { chainKey, encodeChainHead, encodeSubchain, INDEX_LEAF_TYPE } from "../../core/chain-index.js";
+import { parseStoredEnvelope } from "../../core/event.js";
+import { type ChainEventRef, IndexFolder, subchainOf } from "../../core/index-entries.js";
+import { compareTrieKeys, Trie } from "../../core/mpt.js";
+import type { Database } from "../../node/db.js";
 import { accounts, entries, grants, logHead, orgs } from "./schema.js";
 
 const KEEP = 16;

@@ -17,9 +17,9 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { and, asc, eq, isNull } from "drizzle-orm";
-import { utf8 } from "../core/bytes.js";
-import { TrustlogError } from "../core/errors.js";
-import type { Database } from "../node/db.js";
+import { utf8 } from "../../core/bytes.js";
+import { TrustlogError } from "../../core/errors.js";
+import type { Database } from "../../node/db.js";
 import { writeTokens } from "./schema.js";
 
 export const TOKEN_PREFIX = "tlw_";

@@ -6,22 +6,22 @@
 // The tile caches hold bytes that can never change: a full tile is immutable, and a partial tile
 // only grows, so any cached prefix long enough for the width asked for is still correct.
 
-import { fileURLToPath } from "node:url";
 import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
-import { TrustlogError } from "../core/errors.js";
-import { ORG_EVENT_TYPES } from "../core/event.js";
-import { Lru } from "../core/lru.js";
-import type { HashReader } from "../core/merkle.js";
-import type { AccountState, Grant, OrgState } from "../core/state.js";
-import { FULL_TILE_BYTES, type TileId } from "../core/tile-paths.js";
-import { TileCache, tileHashReader } from "../core/tile-reader.js";
-import { type Database, runMigrations } from "../node/db.js";
+import { TrustlogError } from "../../core/errors.js";
+import { ORG_EVENT_TYPES } from "../../core/event.js";
+import { Lru } from "../../core/lru.js";
+import type { HashReader } from "../../core/merkle.js";
+import type { AccountState, Grant, OrgState } from "../../core/state.js";
+import { FULL_TILE_BYTES, type TileId } from "../../core/tile-paths.js";
+import { TileCache, tileHashReader } from "../../core/tile-reader.js";
+import { type Database, runMigrations } from "../../node/db.js";
+import { packagePath } from "../../node/package-root.js";
 import { ChainIndexCache } from "./chain-index.js";
 import { checkpoints, cosignatures, entries, grants, logHead, tiles } from "./schema.js";
-import { accountKey, loadAccounts, loadOrgGrants, loadOrgs } from "./state-cache.js";
+import { accountKey, loadAccounts, loadOrgGrants, loadOrgs } from "./state.js";
 
-/** The server's SQL migrations, found next to this module whatever the working directory. */
-export const SERVER_MIGRATIONS = fileURLToPath(new URL("../migrations/server", import.meta.url));
+/** The server's SQL migrations, under the package root whatever the working directory (source or dist/). */
+export const SERVER_MIGRATIONS = packagePath("migrations", "server");
 
 /** Brings a database to the log server's current schema (idempotent). */
 export async function migrateLogDatabase(database: Database): Promise<void> {
@@ -112,6 +112,24 @@ export class LogStore {
     return this.withCosignatures(
       await this.db.select().from(checkpoints).orderBy(desc(checkpoints.size)).limit(1),
     );
+  }
+
+  /**
+   * The largest checkpoint of at least `atLeast` leaves that `k` witnesses have cosigned (what a
+   * log with a publish quorum publishes), with its cosignatures.
+   */
+  async latestCosignedBy(k: number, atLeast = 0): Promise<StoredCheckpoint | undefined> {
+    const rows = await this.db
+      .select({ size: checkpoints.size })
+      .from(checkpoints)
+      .innerJoin(cosignatures, eq(cosignatures.size, checkpoints.size))
+      .where(gte(checkpoints.size, atLeast))
+      .groupBy(checkpoints.size)
+      .having(sql`count(*) >= ${k}`)
+      .orderBy(desc(checkpoints.size))
+      .limit(1);
+    const size = rows[0]?.size;
+    return size === undefined ? undefined : this.checkpointAt(size);
   }
 
   async checkpointAt(size: number): Promise<StoredCheckpoint | undefined> {

@@ -8,11 +8,21 @@
 // database, which always holds the replay of the log up to log_head (same transaction).
 
 import { and, eq, inArray, sql } from "drizzle-orm";
-import { fromBase64, toBase64 } from "../core/bytes.js";
-import { type EventType, isOrgEventType, type KeyEvent } from "../core/event.js";
-import type { AccountKey, AccountState, AccountStatus, Grant, OrgState, StateView } from "../core/state.js";
-import type { Drizzle } from "../node/db.js";
+import { fromBase64, toBase64 } from "../../core/bytes.js";
+import { type EventType, isOrgEventType, type KeyEvent } from "../../core/event.js";
+import type {
+  AccountKey,
+  AccountState,
+  AccountStatus,
+  Grant,
+  OrgState,
+  StateView,
+} from "../../core/state.js";
+import type { Drizzle } from "../../node/db.js";
+import { accountKey, grantKey } from "../batch.js";
 import { accountKeys, accounts, grants, orgAdmins, orgs } from "./schema.js";
+
+export { accountKey, grantKey };
 
 /** A drizzle handle or a transaction on one. */
 type Tx = Pick<Drizzle, "select" | "insert" | "delete" | "execute">;
@@ -20,11 +30,6 @@ type Tx = Pick<Drizzle, "select" | "insert" | "delete" | "execute">;
 /** Lower-case hex, for passing bytes inside text arrays (decoded by PostgreSQL's decode()). */
 export function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
-}
-
-export function accountKey(org: string, id: string): string {
-  // Ids cannot contain a space (DESIGN.md §3), so the joined key is unambiguous.
-  return `${org} ${id}`;
 }
 
 export async function loadOrgs(db: Tx, ids: readonly string[]): Promise<Map<string, OrgState>> {
@@ -59,10 +64,6 @@ export async function loadOrgs(db: Tx, ids: readonly string[]): Promise<Map<stri
   }
   for (const a of adminRows) out.get(a.org)?.admins.push(toBase64(a.key));
   return out;
-}
-
-export function grantKey(org: string, id: string): string {
-  return `${org} ${id}`;
 }
 
 /** Grants by (org, id); the map's keys are grantKey(org, id). */

@@ -13,15 +13,15 @@
 // edge of the tree (at most 256 hashes per tile level) is held.
 
 import { and, asc, eq, gte, lt, sql } from "drizzle-orm";
-import { equalBytes } from "../core/bytes.js";
-import { isIndexLeaf, parseIndexLeaf } from "../core/chain-index.js";
-import { parseCheckpoint } from "../core/checkpoint.js";
-import { isTrustlogError } from "../core/errors.js";
-import { parseEnvelope } from "../core/event.js";
-import { LogReplayer } from "../core/log-replay.js";
-import { EMPTY_ROOT, leafHash, nodeHash, rangeNodes } from "../core/merkle.js";
-import { type NoteVerifier, openNote, parseNote } from "../core/note.js";
-import type { Database } from "../node/db.js";
+import { equalBytes } from "../../core/bytes.js";
+import { isIndexLeaf, parseIndexLeaf } from "../../core/chain-index.js";
+import { parseCheckpoint } from "../../core/checkpoint.js";
+import { isTrustlogError } from "../../core/errors.js";
+import { parseEnvelope } from "../../core/event.js";
+import { LogReplayer } from "../../core/log-replay.js";
+import { EMPTY_ROOT, leafHash, nodeHash, rangeNodes } from "../../core/merkle.js";
+import { type NoteVerifier, openNote, parseNote } from "../../core/note.js";
+import type { Database } from "../../node/db.js";
 import { ChainIndexCache } from "./chain-index.js";
 import { checkpoints, entries, logHead, tiles } from "./schema.js";
 
