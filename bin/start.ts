@@ -12,7 +12,6 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
 import { generateSignerKey, parseVerifierKey } from "../core/note-keys.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { createLogger } from "../node/log.js";
 import { surviveDatabaseFaults } from "../node/signals.js";
 import { startDemoBridge } from "../scim/demo.js";
@@ -66,7 +65,6 @@ async function startBundledWitness(config: ServerConfig, port: number) {
 const parts: Part[] = [];
 let demoStarting: Promise<void> | undefined;
 try {
-  useNativeEd25519();
   let config = loadServerConfig(process.env);
   // With DATABASE_URL set the log runs on PostgreSQL: outlive driver faults as `serve` does.
   surviveDatabaseFaults(createLogger({ name: "trustlog", level: config.logLevel }));

@@ -8,7 +8,6 @@ import { dirname, join } from "node:path";
 import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { audit } from "./audit.js";
 import { FileTrustStore } from "./file-store.js";
 import { monitor } from "./monitor.js";
@@ -145,7 +144,6 @@ export function registerClientCommands(program: Command): void {
           allowInactive?: boolean;
         },
       ) => {
-        useNativeEd25519();
         try {
           const c = common(flags);
           const r = await verifyKey({
@@ -186,7 +184,6 @@ export function registerClientCommands(program: Command): void {
     .option("--no-progress", "no progress bar")
     .option("--json", "print the result as JSON")
     .action(async (flags: CommonFlags & { progress: boolean }) => {
-      useNativeEd25519();
       const bar =
         flags.progress && process.stderr.isTTY
           ? new SingleBar({
@@ -234,7 +231,6 @@ export function registerClientCommands(program: Command): void {
     .option("--json", "one JSON object per line")
     .action(
       async (flags: CommonFlags & { org: string; account?: string; interval: string; once?: boolean }) => {
-        useNativeEd25519();
         const stop = new AbortController();
         const onSignal = () => stop.abort();
         process.once("SIGINT", onSignal);

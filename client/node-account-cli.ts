@@ -19,7 +19,6 @@ import { TrustlogError } from "../core/errors.js";
 import type { EventType } from "../core/event.js";
 import { grantIssue, grantRevoke, keyAdd, orgCreate, sealEvent } from "../core/event-build.js";
 import { inviteKeyFromSecret } from "../core/invite.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { LogClient } from "./log-client.js";
 
 function readSeed(file: string): Uint8Array {
@@ -77,7 +76,6 @@ export function registerAccountCommands(program: Command): void {
     .requiredOption("--admin-key <file>", "admin key file")
     .option("--name <name>", "org name")
     .action(async (f: { log: string; token?: string; org: string; adminKey: string; name?: string }) => {
-      useNativeEd25519();
       const seed = readSeed(f.adminKey);
       const env = sealEvent(
         orgCreate({
@@ -121,7 +119,6 @@ export function registerAccountCommands(program: Command): void {
         note: string;
         attestation?: string;
       }) => {
-        useNativeEd25519();
         const seed = readSeed(f.adminKey);
         const days = Number(f.days);
         if (!Number.isFinite(days) || days <= 0)
@@ -168,7 +165,6 @@ export function registerAccountCommands(program: Command): void {
         id: string;
         reason: string;
       }) => {
-        useNativeEd25519();
         const seed = readSeed(f.adminKey);
         const c = client(f);
         const head = await orgHead(c, f.org);
@@ -214,7 +210,6 @@ export function registerAccountCommands(program: Command): void {
         keyFile?: string;
         json?: boolean;
       }) => {
-        useNativeEd25519();
         const invite = inviteKeyFromSecret(fromBase64(f.inviteSecret));
         const c = client(f);
         const a = (await c.account(f.org, f.account)) as {

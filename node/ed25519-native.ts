@@ -1,4 +1,5 @@
-// The node:crypto (OpenSSL) Ed25519 back end. OpenSSL already checks S < L and the cofactorless
+// The node:crypto (OpenSSL) Ed25519 back end, what "#ed25519" resolves to under the "node"
+// condition (package.json "imports"). OpenSSL already checks S < L and the cofactorless
 // equation by comparing R's bytes; the byte-level checks below add the rest of core/ed25519.ts's
 // rule (canonical A, no small-order A) without decoding points in BigInt, which would cost more
 // than the native verification itself.
@@ -111,7 +112,14 @@ export const nativeEd25519: Ed25519 = {
   },
 };
 
-/** Installs the native back end for the whole process. */
+/** This module's back end, under the name every "#ed25519" target exports. */
+export const backend: Ed25519 = nativeEd25519;
+
+/**
+ * Installs the native back end for the whole process. Under Node it is already the default
+ * ("#ed25519" resolves here under the "node" condition), so this only undoes a setEd25519
+ * override; kept for the callers (tests, benches) written before the conditional import.
+ */
 export function useNativeEd25519(): void {
   setEd25519(nativeEd25519);
 }

@@ -3,7 +3,6 @@
 // stop), `scim token create|list|revoke` (the identity provider's bearer tokens).
 
 import { type Command, Option } from "commander";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { untilSignal } from "../node/signals.js";
 import { delegateKeyPath, loadScimConfig } from "./config.js";
 import { REQUIRED_OPS } from "./grant.js";
@@ -136,7 +135,6 @@ export function registerScimCommands(program: Command): void {
       ...(witness ? { witnesses: witness } : {}),
       ...(maxAge ? { maxAgeSeconds: maxAge } : {}),
     });
-    useNativeEd25519();
     const s = await startScim(config);
     process.stdout.write(
       `trustlog SCIM bridge on ${s.scimUrl} (org ${config.org}, grant ${config.grantId}, delegate ${s.delegateKey})\n`,

@@ -7,13 +7,13 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { fromBase64, toBase64 } from "../core/bytes.js";
 import { ed25519 } from "../core/ed25519.js";
 import { TrustlogError } from "../core/errors.js";
 import { type Database, openDatabase, runMigrations } from "../node/db.js";
 import { createLogger, type Logger } from "../node/log.js";
+import { packagePath } from "../node/package-root.js";
 import { createScimApp, SCIM_PREFIX } from "./app.js";
 import { Bridge } from "./bridge.js";
 import { delegateKeyPath, pgliteDir, type ScimConfig } from "./config.js";
@@ -23,7 +23,7 @@ import { ScimService } from "./service.js";
 import { ScimTokens } from "./tokens.js";
 import { DatabaseTrustStore } from "./trust-store.js";
 
-export const SCIM_MIGRATIONS = fileURLToPath(new URL("../migrations/scim", import.meta.url));
+export const SCIM_MIGRATIONS = packagePath("migrations", "scim");
 
 export interface RunningScim {
   url: string;

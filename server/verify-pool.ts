@@ -15,7 +15,6 @@ import { isMainThread, parentPort, Worker, workerData } from "node:worker_thread
 import { concat } from "../core/bytes.js";
 import { type ErrorCode, TrustlogError } from "../core/errors.js";
 import { checkSignatures, parseEnvelope } from "../core/event.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 
 /** What the worker answers per leaf: null when every signature verifies. */
 type Verdict = { code: ErrorCode; message: string; details?: Record<string, unknown> } | null;
@@ -43,7 +42,7 @@ if (
   parentPort &&
   (workerData as { trustlogVerifyWorker?: boolean } | null)?.trustlogVerifyWorker
 ) {
-  useNativeEd25519();
+  // Ed25519 is node:crypto's here as on the main thread: "#ed25519" resolves under "node".
   const port = parentPort;
   port.on("message", (job: Job) => {
     const out: Verdict[] = [];
@@ -74,7 +73,8 @@ function toError(v: Verdict): TrustlogError | undefined {
 }
 
 /**
- * The URL of tsx's ESM loader API, for a worker running TypeScript sources. import.meta.resolve
+ * The URL of tsx's ESM loader API, for a worker running TypeScript sources (the tests, a
+ * development checkout without a build; the compiled package never needs it). import.meta.resolve
  * is not available under every module runner (vitest's is one), so it is read from tsx's own
  * exports map.
  */
@@ -111,13 +111,19 @@ export class VerifyPool implements SignatureVerifier {
     if (this.workers.length > 0 || this.failed) return this.workers;
     try {
       const url = import.meta.url;
-      // Under tsx (bin/trustlog.js, vitest) the worker needs the TypeScript loader too, and
-      // registered before this module loads (an --import in execArgv comes too late on Node 20).
-      const source = url.endsWith(".ts")
-        ? `import(${JSON.stringify(tsxEsmApi(url))}).then((t) => { t.register(); return import(${JSON.stringify(url)}); });`
-        : `import(${JSON.stringify(url)});`;
+      const workerData = { trustlogVerifyWorker: true };
+      // Compiled (dist/server/verify-pool.js) the worker is this module, loaded as is. From the
+      // TypeScript sources (vitest, tsx) it needs the TypeScript loader too, registered before
+      // this module loads (an --import in execArgv comes too late on Node 20).
+      const make = url.endsWith(".ts")
+        ? () =>
+            new Worker(
+              `import(${JSON.stringify(tsxEsmApi(url))}).then((t) => { t.register(); return import(${JSON.stringify(url)}); });`,
+              { eval: true, workerData },
+            )
+        : () => new Worker(new URL(url), { workerData });
       for (let i = 0; i < this.threads; i++) {
-        const w = new Worker(source, { eval: true, workerData: { trustlogVerifyWorker: true } });
+        const w = make();
         w.on("message", (m: { id: number; out: Verdict[] }) => {
           const p = this.pending.get(m.id);
           this.pending.delete(m.id);

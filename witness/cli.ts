@@ -6,7 +6,6 @@ import { writeFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
 import { generateSignerKey } from "../core/note-keys.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { createLogger } from "../node/log.js";
 import { surviveDatabaseFaults, untilSignal } from "../node/signals.js";
 import { loadWitnessConfig, type WitnessConfig } from "./config.js";
@@ -45,7 +44,6 @@ export function registerWitnessCommands(program: Command): void {
     .action(async (flags: { config?: string } & Partial<Record<keyof WitnessConfig, string | boolean>>) => {
       const { config: file, ...rest } = flags;
       const config = loadWitnessConfig(file, process.env, rest);
-      useNativeEd25519();
       const logger = createLogger({ name: "witness", level: config.logLevel });
       surviveDatabaseFaults(logger);
       const w = await startWitness(config, { logger });

@@ -4,13 +4,13 @@
 
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { fileURLToPath } from "node:url";
 import { serve } from "@hono/node-server";
 import { TrustlogError } from "../core/errors.js";
 import { NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
 import { parseSignerKey, parseVerifierKey } from "../core/note-keys.js";
 import { type Database, openDatabase, runMigrations } from "../node/db.js";
 import { createLogger, type Logger } from "../node/log.js";
+import { packagePath } from "../node/package-root.js";
 import { createWitnessApp } from "./app.js";
 import { LogAuditor } from "./auditor.js";
 import type { WitnessConfig } from "./config.js";
@@ -20,7 +20,7 @@ import { Puller } from "./pull.js";
 import { WitnessStore } from "./store.js";
 import { Witness, type WitnessHooks } from "./witness.js";
 
-export const WITNESS_MIGRATIONS = fileURLToPath(new URL("../migrations/witness", import.meta.url));
+export const WITNESS_MIGRATIONS = packagePath("migrations", "witness");
 
 export interface RunningWitness {
   url: string;

@@ -11,12 +11,13 @@
 
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
 import { TrustlogError } from "../../core/errors.js";
+import { PACKAGE_ROOT } from "../../node/package-root.js";
 import type { LogDescription } from "../app.js";
 
-const REPO = fileURLToPath(new URL("../..", import.meta.url));
+// The package root, from the sources (a clone) or from dist/ (the compiled package) alike.
+const REPO = PACKAGE_ROOT;
 const SOURCE = join(REPO, "explorer");
 /** Where `npm run build:explorer` writes; a web server's document root. */
 export const DEFAULT_EXPLORER_DIR = join(REPO, "dist", "explorer");
