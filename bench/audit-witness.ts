@@ -16,8 +16,8 @@ import { NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
 import { generateSignerKey } from "../core/note-keys.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { createTestDatabase } from "../test/helpers/db.js";
+import { freePort, spawnWitness } from "../test/helpers/process.js";
 import { AuditLog } from "../test/witness/audit-fixture.js";
-import { freePort, spawnWitness } from "../test/witness/process.js";
 import { formatAddCheckpoint } from "../witness/witness.js";
 
 useNativeEd25519();

@@ -22,7 +22,7 @@ import { signNote } from "../core/note.js";
 import { generateSignerKey, parseSignerKey } from "../core/note-keys.js";
 import { TILE_WIDTH } from "../core/tile-paths.js";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
-import { ADMIN, DELEGATE, pub, T0 } from "../test/client/memory-log.js";
+import { ADMIN, DELEGATE, pub, T0 } from "../test/helpers/memory-log.js";
 
 useNativeEd25519();
 const target = Number(process.argv[2] ?? 100_000);

@@ -8,7 +8,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { MemoryTrustStore } from "../client/trust-store.js";
 import { verifyKey } from "../client/verify-key.js";
 import { accountReactivate, accountSuspend, sealEvent } from "../core/event-build.js";
-import { DELEGATE, MemoryLog, pub, standardHistory, T0 } from "../test/client/memory-log.js";
+import { DELEGATE, MemoryLog, pub, standardHistory, T0 } from "../test/helpers/memory-log.js";
 
 const runs = Number(process.argv[2] ?? 50);
 const chains = Number(process.argv[3] ?? 1_000_000);

@@ -12,8 +12,8 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { createTestDatabase } from "../test/helpers/db.js";
+import { freePort, spawnWitness } from "../test/helpers/process.js";
 import { TestLog, tempDir, witnessConfig, witnessKey } from "../test/witness/helpers.js";
-import { freePort, spawnWitness } from "../test/witness/process.js";
 import { formatAddCheckpoint } from "../witness/witness.js";
 
 const { values } = parseArgs({

@@ -13,8 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LogClient } from "../../client/log-client.js";
 import { accountInvite, keyAdd, orgCreate, sealEvent } from "../../core/event-build.js";
 import { inviteKeyFromSecret } from "../../core/invite.js";
-import { ADMIN, ALICE_SIGN, INVITE_SECRET, pub } from "../client/memory-log.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { ADMIN, ALICE_SIGN, INVITE_SECRET, pub } from "../helpers/memory-log.js";
 import { runTrustlog, startTrustlog, type TrustlogProcess } from "../helpers/process.js";
 
 const CHROMIUM = "/usr/bin/chromium";

@@ -7,7 +7,7 @@ import { MemoryTrustStore } from "../../client/trust-store.js";
 import { formatIndexLeaf } from "../../core/chain-index.js";
 import { accountReactivate, accountSuspend, keyAdd, sealEvent } from "../../core/event-build.js";
 import { Trie } from "../../core/mpt.js";
-import { ALICE_SIGN, DELEGATE, MemoryLog, pub, seed, standardHistory, T0 } from "./memory-log.js";
+import { ALICE_SIGN, DELEGATE, MemoryLog, pub, seed, standardHistory, T0 } from "../helpers/memory-log.js";
 
 function opts(log: MemoryLog) {
   return {

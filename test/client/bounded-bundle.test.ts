@@ -13,7 +13,7 @@ import type { Envelope, EventType } from "../../core/event.js";
 import { MemoryState } from "../../core/memory-state.js";
 import { accountToJSON } from "../../core/state.js";
 import { admin, delegate, History, type TestKey, testKey } from "../helpers/events.js";
-import { MemoryLog } from "./memory-log.js";
+import { MemoryLog } from "../helpers/memory-log.js";
 
 const ROOT = testKey("bb-root");
 const ADMINS = [ROOT, testKey("bb-admin-2"), testKey("bb-admin-3")];

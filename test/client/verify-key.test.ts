@@ -9,7 +9,16 @@ import { compileWitnessPolicy } from "../../client/witness-policy.js";
 import { toBase64 } from "../../core/bytes.js";
 import { accountSuspend, keyAdd, keyRevoke, orgCreate, sealEvent } from "../../core/event-build.js";
 import { inviteKeyFromSecret } from "../../core/invite.js";
-import { ALICE_SIGN, DELEGATE, MemoryLog, ORIGIN, pub, seed, standardHistory, T0 } from "./memory-log.js";
+import {
+  ALICE_SIGN,
+  DELEGATE,
+  MemoryLog,
+  ORIGIN,
+  pub,
+  seed,
+  standardHistory,
+  T0,
+} from "../helpers/memory-log.js";
 
 function options(
   log: MemoryLog,

@@ -4,39 +4,30 @@
 
 import { describe, expect, it } from "vitest";
 import { utf8 } from "../../core/bytes.js";
-import { chainKey, formatIndexLeaf } from "../../core/chain-index.js";
+import { chainKey } from "../../core/chain-index.js";
 import type { KeyEvent } from "../../core/event.js";
-import { chainEventRef, IndexFolder } from "../../core/index-entries.js";
 import { LogReplayer, type Violation } from "../../core/log-replay.js";
 import { leafHash } from "../../core/merkle.js";
-import { Trie } from "../../core/mpt.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
+import { LogCore } from "../helpers/memory-log.js";
 
 const root = testKey("replay-root");
 const bridge = testKey("replay-bridge");
 const laptop = testKey("replay-laptop");
 
 /** A log under construction: events from a History, index leaves written as an honest log would. */
-class TestLog {
-  readonly leaves: Uint8Array[] = [];
-  private trie = Trie.empty();
-  private pending: (readonly [Uint8Array, Uint8Array])[] = [];
-  private readonly folder = new IndexFolder();
+class TestLog extends LogCore {
+  constructor() {
+    super({ origin: "replay.example", keySeed: new Uint8Array(32) });
+  }
 
   event(leaf: Uint8Array, event: KeyEvent, indexed = true): number {
-    const index = this.leaves.length;
-    this.leaves.push(leaf);
-    if (indexed) this.pending.push(...this.folder.entries(chainEventRef(event), index, leafHash(leaf)));
-    return index;
+    return this.appendEvent(leaf, event, undefined, indexed);
   }
 
   /** Closes the batch: `time` in ms; `size`/`root` overridable to lie. */
   seal(time: number, lie: { size?: number; root?: Uint8Array } = {}): number {
-    this.trie = this.trie.setMany(this.pending);
-    this.pending = [];
-    const index = this.leaves.length;
-    this.leaves.push(formatIndexLeaf({ size: lie.size ?? index, time, root: lie.root ?? this.trie.root() }));
-    return index;
+    return this.appendIndexLeaf(time, lie);
   }
 
   replay(): Violation[] {

@@ -29,9 +29,15 @@ import { formatAddCheckpoint } from "../../witness/witness.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
 import { type InjectOptions, injectEntry } from "../helpers/inject.js";
-import { runTrustlog, startTrustlog, type TrustlogProcess } from "../helpers/process.js";
+import {
+  freePort,
+  runTrustlog,
+  spawnWitness,
+  startTrustlog,
+  type TrustlogProcess,
+  type WitnessProcess,
+} from "../helpers/process.js";
 import { type LogIdentity, newLogIdentity, stopLog, untilCosigned } from "../helpers/witnessed-log.js";
-import { freePort, spawnWitness, type WitnessProcess } from "../witness/process.js";
 
 const ROOT = testKey("audit-e2e-root");
 const BRIDGE = testKey("audit-e2e-bridge");

@@ -12,8 +12,8 @@ import { MemoryTrustStore } from "../../client/trust-store.js";
 import { verifyKey } from "../../client/verify-key.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../../core/event-build.js";
 import { inviteKeyFromSecret } from "../../core/invite.js";
-import { ADMIN, ALICE_SIGN, DELEGATE, INVITE_SECRET, pub } from "../client/memory-log.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { ADMIN, ALICE_SIGN, DELEGATE, INVITE_SECRET, pub } from "../helpers/memory-log.js";
 import { runTrustlog, startTrustlog, type TrustlogProcess } from "../helpers/process.js";
 
 const ORIGIN = "client-e2e.trustlog.example/log";

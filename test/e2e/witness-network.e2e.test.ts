@@ -16,9 +16,15 @@ import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkEvidence, evidenceFromJson } from "../../witness/evidence.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { History, testKey } from "../helpers/events.js";
-import { runTrustlog, startTrustlog, type TrustlogProcess } from "../helpers/process.js";
+import {
+  freePort,
+  runTrustlog,
+  spawnWitness,
+  startTrustlog,
+  type TrustlogProcess,
+  type WitnessProcess,
+} from "../helpers/process.js";
 import { tempDir, witnessKey } from "../witness/helpers.js";
-import { freePort, spawnWitness, type WitnessProcess } from "../witness/process.js";
 
 const ORIGIN = "e2e.trustlog.example/forking";
 const dir = tempDir("trustlog-e2e-net-");

@@ -15,9 +15,9 @@ import type { WitnessConfigInput } from "../../witness/config.js";
 import { checkpointOfNote } from "../../witness/pull.js";
 import { formatAddCheckpoint } from "../../witness/witness.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { freePort, spawnWitness, type WitnessProcess } from "../helpers/process.js";
 import { AuditLog } from "./audit-fixture.js";
 import { tempDir, witnessConfig, witnessKey } from "./helpers.js";
-import { freePort, spawnWitness, type WitnessProcess } from "./process.js";
 
 describe("an auditing witness killed in the middle of an audit", () => {
   let db: TestDatabase;

@@ -9,7 +9,7 @@ import { MemoryTrustStore } from "../../client/trust-store.js";
 import { type VerifyKeyOptions, verifyKey } from "../../client/verify-key.js";
 import { AUDIT_STATEMENT, compileWitnessPolicy, PLAIN_STATEMENT } from "../../client/witness-policy.js";
 import { isTrustlogError } from "../../core/errors.js";
-import { MemoryLog, makeWitness, seed, standardHistory, T0 } from "../client/memory-log.js";
+import { MemoryLog, makeWitness, seed, standardHistory, T0 } from "../helpers/memory-log.js";
 
 function options(log: MemoryLog, extra: Partial<VerifyKeyOptions>): VerifyKeyOptions {
   return {

@@ -10,8 +10,8 @@ import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkpointOfNote } from "../../witness/pull.js";
 import { formatAddCheckpoint } from "../../witness/witness.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { freePort, spawnWitness, type WitnessProcess } from "../helpers/process.js";
 import { TestLog, tempDir, witnessConfig, witnessKey } from "./helpers.js";
-import { freePort, spawnWitness, type WitnessProcess } from "./process.js";
 
 describe("a witness killed during requests", () => {
   let db: TestDatabase;

@@ -8,9 +8,9 @@ import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkEvidence, evidenceFromJson } from "../../witness/evidence.js";
 import { formatAddCheckpoint } from "../../witness/witness.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { freePort, spawnWitness, type WitnessProcess } from "../helpers/process.js";
 import { type FixtureLog, startFixtureLog } from "./fixture-log.js";
 import { TestLog, tempDir, witnessConfig, witnessKey } from "./helpers.js";
-import { freePort, spawnWitness, type WitnessProcess } from "./process.js";
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
   const deadline = Date.now() + ms;

@@ -6,41 +6,39 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { utf8 } from "../../core/bytes.js";
 import { formatCheckpoint } from "../../core/checkpoint.js";
-import { leafHash, memoryHashReader } from "../../core/merkle.js";
-import { NOTE_TYPE_COSIGNATURE_V1, signNote } from "../../core/note.js";
-import { generateSignerKey, parseSignerKey } from "../../core/note-keys.js";
-import { proveConsistency } from "../../core/proof.js";
+import { NOTE_TYPE_COSIGNATURE_V1 } from "../../core/note.js";
+import { generateSignerKey } from "../../core/note-keys.js";
 import type { WitnessConfigInput } from "../../witness/config.js";
+import { LogCore } from "../helpers/memory-log.js";
 
 export function seed(n: number): Uint8Array {
   return new Uint8Array(32).fill(n);
 }
 
-/** A log held in memory: append leaves, sign checkpoints, prove consistency. */
-export class TestLog {
-  readonly leaves: Uint8Array[] = [];
-  readonly skey: string;
-  readonly vkey: string;
-
+/**
+ * A plain C2SP log held in memory (test/helpers/memory-log.ts LogCore): opaque leaves and no
+ * index leaves, since the witness protocol knows nothing of trustlog's entries; append leaves,
+ * sign checkpoints, prove consistency. Asynchronous, as the witness's readers are.
+ */
+export class TestLog extends LogCore {
   constructor(
-    readonly origin: string,
-    keySeed = 1,
-    keyName = origin,
+    origin: string,
+    private readonly keySeed = 1,
+    private readonly keyName = origin,
   ) {
-    const k = generateSignerKey(keyName, seed(keySeed));
-    this.skey = k.skey;
-    this.vkey = k.vkey;
+    super({ origin, keySeed: seed(keySeed), keyName });
   }
 
   /** Appends n leaves whose content depends on `tag` (different tags give forks). */
   append(n: number, tag = "a"): this {
-    for (let i = 0; i < n; i++) this.leaves.push(leafHash(utf8(`${tag}-${this.leaves.length}`)));
+    for (let i = 0; i < n; i++) this.appendRaw(utf8(`${tag}-${this.leaves.length}`));
     return this;
   }
 
+  /** A copy with the same key and leaves, to grow differently. */
   fork(): TestLog {
-    const f = Object.create(TestLog.prototype) as TestLog;
-    Object.assign(f, this, { leaves: [...this.leaves], tree: undefined });
+    const f = new TestLog(this.origin, this.keySeed, this.keyName);
+    f.leaves.push(...this.leaves);
     return f;
   }
 
@@ -48,33 +46,20 @@ export class TestLog {
     return this.leaves.length;
   }
 
-  // One memory tree over all leaves, rebuilt only after appends: any node of the tree at a
-  // smaller size is a complete subtree, so the same reader serves every size.
-  private tree: { leaves: number; reader: ReturnType<typeof memoryHashReader> } | undefined;
-
-  reader(_size = this.size) {
-    if (this.tree?.leaves !== this.leaves.length) {
-      this.tree = { leaves: this.leaves.length, reader: memoryHashReader(this.leaves) };
-    }
-    return this.tree.reader;
-  }
-
   async root(size = this.size): Promise<Uint8Array> {
-    const { rootHash } = await import("../../core/merkle.js");
-    return rootHash(size, this.reader(size));
+    return this.rootAt(size);
   }
 
   async checkpointBody(size = this.size): Promise<string> {
-    return formatCheckpoint({ origin: this.origin, size, root: await this.root(size), extensions: [] });
+    return formatCheckpoint({ origin: this.origin, size, root: this.rootAt(size), extensions: [] });
   }
 
   async note(size = this.size): Promise<string> {
-    return signNote(await this.checkpointBody(size), [parseSignerKey(this.skey)]);
+    return this.signCheckpoint(size);
   }
 
   async proof(oldSize: number, newSize = this.size): Promise<Uint8Array[]> {
-    if (oldSize === 0 || oldSize === newSize) return [];
-    return proveConsistency(oldSize, newSize, this.reader(newSize));
+    return this.consistencyProof(oldSize, newSize);
   }
 }
 
