@@ -208,6 +208,27 @@ export function errorKind(code: ErrorCode, status?: number): ErrorKind {
   return kindOfStatus(status ?? 500);
 }
 
+/**
+ * The HTTP status of each kind, as the log server and the witness answer (the bridge answers
+ * `unprocessable` with 400, as SCIM has no 422). A verifier's refusal, an upstream failure or a
+ * local problem reaching a request handler unhandled is the answering process's own failure.
+ */
+export const HTTP_STATUS_OF_KIND: Readonly<Record<ErrorKind, number>> = {
+  malformed: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unprocessable: 422,
+  pushback: 429,
+  unavailable: 503,
+  refused: 500,
+  upstream: 500,
+  local: 500,
+  internal: 500,
+};
+
 /** The kind whose usual status is `status` (for codes that carry their own status). */
 export function kindOfStatus(status: number): ErrorKind {
   switch (status) {

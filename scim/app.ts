@@ -7,6 +7,7 @@
 import { eq } from "drizzle-orm";
 import type { Context } from "hono";
 import { Hono } from "hono";
+import { HTTP_STATUS_OF_KIND } from "../core/error-codes.js";
 import { type ErrorKind, isTrustlogError } from "../core/errors.js";
 import type { Database } from "../node/db.js";
 import { isDatabaseUnavailable, ping } from "../node/db.js";
@@ -54,21 +55,7 @@ function scimJson(body: unknown, status = 200, headers: Record<string, string> =
  * error: the client's mistakes and pushback keep their status, everything else is the bridge's
  * own failure (500).
  */
-const KIND_STATUS: Record<ErrorKind, number> = {
-  malformed: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  too_large: 413,
-  unprocessable: 400,
-  pushback: 429,
-  unavailable: 503,
-  refused: 500,
-  upstream: 500,
-  local: 500,
-  internal: 500,
-};
+const KIND_STATUS: Record<ErrorKind, number> = { ...HTTP_STATUS_OF_KIND, unprocessable: 400 };
 
 export function scimErrorResponse(err: unknown, logger?: Logger): Response {
   if (err instanceof ScimError) return scimJson(err.body(), err.status);

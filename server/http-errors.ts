@@ -4,34 +4,16 @@
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type ErrorCode, type ErrorKind, errorKind } from "../core/error-codes.js";
+import { type ErrorCode, errorKind, HTTP_STATUS_OF_KIND } from "../core/error-codes.js";
 import { TrustlogError } from "../core/errors.js";
 import { databaseUnavailable, isDatabaseUnavailable } from "../node/db.js";
-
-// The log server's answer to each kind of code (core/error-codes.ts). A verifier's refusal or
-// an upstream failure reaching a handler unhandled is the server's own failure: 500.
-const KIND_STATUS: Record<ErrorKind, ContentfulStatusCode> = {
-  malformed: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  too_large: 413,
-  unprocessable: 422,
-  pushback: 429,
-  unavailable: 503,
-  refused: 500,
-  upstream: 500,
-  local: 500,
-  internal: 500,
-};
 
 /** Seconds a pushed-back client should wait before retrying. */
 export const RETRY_AFTER_SECONDS = 1;
 
 /** The status for an error code. */
 export function statusOf(code: ErrorCode): ContentfulStatusCode {
-  return KIND_STATUS[errorKind(code)];
+  return HTTP_STATUS_OF_KIND[errorKind(code)] as ContentfulStatusCode;
 }
 
 export interface ErrorBody {

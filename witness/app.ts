@@ -17,7 +17,8 @@ import { bodyLimit } from "hono/body-limit";
 // checkpoint was replayed with the trustlog rules and every index leaf recomputed.
 import { AUDIT_STATEMENT, PLAIN_STATEMENT } from "../client/witness-policy.js";
 import { toHex, utf8 } from "../core/bytes.js";
-import { type ErrorKind, isTrustlogError, TrustlogError } from "../core/errors.js";
+import { HTTP_STATUS_OF_KIND } from "../core/error-codes.js";
+import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import type { Logger } from "../node/log.js";
 import { anyEvidenceToJson } from "./audit-evidence.js";
 import type { WitnessMetrics } from "./metrics.js";
@@ -41,21 +42,7 @@ export interface WitnessAppOptions {
  * not match, 422 for a bad consistency proof, 404 for an unknown origin). A verifier's refusal
  * reaching a handler unhandled is the witness's own failure: 500.
  */
-const KIND_STATUS: Record<ErrorKind, number> = {
-  malformed: 400,
-  unauthorized: 401,
-  forbidden: 403,
-  not_found: 404,
-  conflict: 409,
-  too_large: 413,
-  unprocessable: 422,
-  pushback: 429,
-  unavailable: 503,
-  refused: 500,
-  upstream: 500,
-  local: 500,
-  internal: 500,
-};
+const KIND_STATUS = HTTP_STATUS_OF_KIND;
 
 /** The one mapping from error codes to HTTP answers. */
 export function errorResponse(err: unknown, logger?: Logger): Response {
