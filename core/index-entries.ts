@@ -4,7 +4,7 @@
 
 import { fromBase64, toBase64 } from "./bytes.js";
 import { chainKey, decodeSubchain, encodeChainHead, encodeSubchain } from "./chain-index.js";
-import { type KeyEvent, ORG_EVENT_TYPES } from "./event.js";
+import type { KeyEvent } from "./event.js";
 import type { ApplyResult } from "./policy.js";
 import type { AccountState, Grant, Head, OrgState } from "./state.js";
 import { extendSubchain, type Subchain } from "./subchain.js";
@@ -40,21 +40,24 @@ export function indexEntriesOf(r: ApplyResult): TrieEntry[] {
   return out;
 }
 
+/** The org event types of each sub-chain (core/subchain.ts); every org event is in one. */
+export const AUTHORITY_EVENT_TYPES = ["org.create", "admin.add", "admin.remove"] as const;
+export const GRANT_EVENT_TYPES = ["grant.issue", "grant.revoke"] as const;
+
+/** The kind of sub-chain an event type extends, or undefined for an account event type. */
+export function subchainKind(type: string): "authority" | "grant" | undefined {
+  if ((AUTHORITY_EVENT_TYPES as readonly string[]).includes(type)) return "authority";
+  if ((GRANT_EVENT_TYPES as readonly string[]).includes(type)) return "grant";
+  return undefined;
+}
+
 /** Which sub-chain of its org an org event belongs to, or undefined for an account event. */
 export function subchainOf(
   e: KeyEvent,
 ): { kind: "authority"; org: string } | { kind: "grant"; org: string; grant: string } | undefined {
-  switch (e.type) {
-    case "org.create":
-    case "admin.add":
-    case "admin.remove":
-      return { kind: "authority", org: e.org };
-    case "grant.issue":
-    case "grant.revoke":
-      return { kind: "grant", org: e.org, grant: e.body.id };
-    default:
-      return undefined;
-  }
+  if (e.type === "grant.issue" || e.type === "grant.revoke")
+    return { kind: "grant", org: e.org, grant: e.body.id };
+  return subchainKind(e.type) === "authority" ? { kind: "authority", org: e.org } : undefined;
 }
 
 /** The trie key of the sub-chain an org event extends, or undefined for an account event. */
@@ -99,13 +102,10 @@ export class IndexFolder {
 
   entries(e: ChainEventRef, index: number, leafHash: Uint8Array): TrieEntry[] {
     const head = encodeChainHead({ seq: e.seq, index, leafHash });
-    if (!(ORG_EVENT_TYPES as readonly string[]).includes(e.type))
-      return [[chainKey("account", e.org, e.subject), head]];
-    let key: Uint8Array;
-    if (e.type === "grant.issue" || e.type === "grant.revoke") {
-      if (e.grant === undefined) throw new Error(`a ${e.type} without its grant id`);
-      key = chainKey("grant", e.org, e.grant);
-    } else key = chainKey("authority", e.org);
+    const kind = subchainKind(e.type);
+    if (kind === undefined) return [[chainKey("account", e.org, e.subject), head]];
+    if (kind === "grant" && e.grant === undefined) throw new Error(`a ${e.type} without its grant id`);
+    const key = kind === "grant" ? chainKey("grant", e.org, e.grant) : chainKey("authority", e.org);
     const k = toBase64(key);
     let prev = this.subchains.get(k);
     if (prev === undefined) {

@@ -2,10 +2,10 @@
 // variables, overridden by flags; validated once here (zod) and passed down typed. Nothing else
 // in scim/ reads process.env or files for settings.
 
-import { readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { z } from "zod";
 import { TrustlogError } from "../core/errors.js";
+import { layeredConfig } from "../node/config-file.js";
 import { LOG_LEVELS } from "../node/log.js";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -131,23 +131,7 @@ export function loadScimConfig(
   env: Record<string, string | undefined>,
   flags: Record<string, unknown> = {},
 ): ScimConfig {
-  let raw: Record<string, unknown> = {};
-  if (file) {
-    try {
-      raw = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
-    } catch (e) {
-      throw new TrustlogError("CONFIG_INVALID", `cannot read ${file}: ${(e as Error).message}`);
-    }
-    const base = dirname(resolve(file));
-    for (const k of ["dataDir", "delegateKeyFile"]) {
-      if (typeof raw[k] === "string") raw[k] = resolve(base, raw[k] as string);
-    }
-  }
-  for (const [name, key] of Object.entries(ENV)) {
-    const v = env[name];
-    if (v !== undefined && v !== "") raw[key] = v;
-  }
-  for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
+  const raw = layeredConfig({ file, pathFields: ["dataDir", "delegateKeyFile"], env, envFields: ENV, flags });
   return parseScimConfig(raw);
 }
 

@@ -20,7 +20,7 @@ import { equalBytes } from "../core/bytes.js";
 import { formatIndexLeaf, INDEX_LEAF_TYPE, isIndexLeaf, parseIndexLeaf } from "../core/chain-index.js";
 import { formatCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
-import { type Envelope, isOrgEventType, parseStoredEnvelope } from "../core/event.js";
+import { type Envelope, parseStoredEnvelope } from "../core/event.js";
 import { accountEntry, grantEntry, orgEntries, type TrieEntry } from "../core/index-entries.js";
 import { leafHash as computeLeafHash, EMPTY_ROOT } from "../core/merkle.js";
 import type { Trie } from "../core/mpt.js";
@@ -379,8 +379,7 @@ export class Sequencer {
       const byPosition = new Map<string, (typeof found)[number]>();
       for (const f of found) {
         if (f.type === INDEX_LEAF_TYPE) continue;
-        const org = isOrgEventType(f.type as Envelope["event"]["type"]);
-        byPosition.set(`${org ? "o" : "a"} ${f.org} ${f.subject} ${f.seq}`, f);
+        byPosition.set(positionKey({ ...f, type: f.type as Envelope["event"]["type"] }), f);
       }
       for (const i of maybeLogged) {
         const it = items[i]!;

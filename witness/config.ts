@@ -2,10 +2,9 @@
 // variables and flags, read once, validated here and passed down as a typed object. Nothing
 // else in witness/ reads process.env or the file system for settings.
 
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { TrustlogError } from "../core/errors.js";
+import { layeredConfig } from "../node/config-file.js";
 import { LOG_LEVELS } from "../node/log.js";
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -113,31 +112,6 @@ export function loadWitnessConfig(
   env: Record<string, string | undefined>,
   flags: Partial<Record<keyof WitnessConfig, unknown>> = {},
 ): WitnessConfig {
-  let raw: Record<string, unknown> = {};
-  if (file) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new TrustlogError("CONFIG_INVALID", `cannot read ${file}: ${(e as Error).message}`);
-    }
-    try {
-      raw = JSON.parse(text) as Record<string, unknown>;
-    } catch (e) {
-      throw new TrustlogError("CONFIG_INVALID", `${file} is not JSON: ${(e as Error).message}`);
-    }
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-      throw new TrustlogError("CONFIG_INVALID", `${file} must hold a JSON object`);
-    }
-    const base = dirname(resolve(file));
-    for (const k of ["keyFile", "dataDir"] as const) {
-      if (typeof raw[k] === "string") raw[k] = resolve(base, raw[k] as string);
-    }
-  }
-  for (const [name, key] of Object.entries(ENV)) {
-    const v = env[name];
-    if (v !== undefined && v !== "") raw[key] = v;
-  }
-  for (const [k, v] of Object.entries(flags)) if (v !== undefined) raw[k] = v;
+  const raw = layeredConfig({ file, pathFields: ["keyFile", "dataDir"], env, envFields: ENV, flags });
   return parseWitnessConfig(raw);
 }

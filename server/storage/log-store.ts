@@ -9,6 +9,7 @@
 import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
 import { TrustlogError } from "../../core/errors.js";
 import { ORG_EVENT_TYPES } from "../../core/event.js";
+import { AUTHORITY_EVENT_TYPES } from "../../core/index-entries.js";
 import { Lru } from "../../core/lru.js";
 import type { HashReader } from "../../core/merkle.js";
 import type { AccountState, Grant, OrgState } from "../../core/state.js";
@@ -384,7 +385,7 @@ export class LogStore {
         and(
           eq(entries.org, org),
           eq(entries.subject, org),
-          inArray(entries.type, ["org.create", "admin.add", "admin.remove"]),
+          inArray(entries.type, [...AUTHORITY_EVENT_TYPES]),
         ),
       )
       .orderBy(asc(entries.seq));

@@ -26,7 +26,12 @@ import { fromBase64 } from "../../core/bytes.js";
 import { chainKey, encodeChainHead, encodeSubchain, formatIndexLeaf } from "../../core/chain-index.js";
 import { formatCheckpoint, parseCheckpoint } from "../../core/checkpoint.js";
 import { type Envelope, isOrgEventType, parseEnvelope } from "../../core/event.js";
-import { subchainKeyOf, subchainOf } from "../../core/index-entries.js";
+import {
+  AUTHORITY_EVENT_TYPES,
+  GRANT_EVENT_TYPES,
+  subchainKeyOf,
+  subchainOf,
+} from "../../core/index-entries.js";
 import { canonicalBytes } from "../../core/jcs.js";
 import { leafHash as computeLeafHash } from "../../core/merkle.js";
 import { parseNote, signNote } from "../../core/note.js";
@@ -131,10 +136,7 @@ export async function injectEntry(
         // index and in the state table that holds it.
         const where = subchainOf(event);
         if (where) {
-          const types =
-            where.kind === "authority"
-              ? ["org.create", "admin.add", "admin.remove"]
-              : ["grant.issue", "grant.revoke"];
+          const types = where.kind === "authority" ? [...AUTHORITY_EVENT_TYPES] : [...GRANT_EVENT_TYPES];
           const rows = await tx
             .select({ idx: entries.idx, leafHash: entries.leafHash, envelope: entries.envelope })
             .from(entries)
