@@ -14,13 +14,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { NOTE_TYPE_COSIGNATURE_V1 } from "../core/note.js";
 import { generateSignerKey } from "../core/note-keys.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
+import { formatAddCheckpoint } from "../core/witness-protocol.js";
 import { createTestDatabase } from "../test/helpers/db.js";
 import { freePort, spawnWitness } from "../test/helpers/process.js";
 import { AuditLog } from "../test/witness/audit-fixture.js";
-import { formatAddCheckpoint } from "../witness/witness.js";
 
-useNativeEd25519();
 const target = Number(process.argv[2] ?? 1_000_000);
 const rate = Number(process.argv[3] ?? 1000);
 const seconds = Number(process.argv[4] ?? 30);

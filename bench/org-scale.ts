@@ -19,7 +19,6 @@ import { toBase64 } from "../core/bytes.js";
 import { ed25519 } from "../core/ed25519.js";
 import { type Envelope, parseEnvelope } from "../core/event.js";
 import { accountInvite, grantIssue, grantRevoke, orgCreate, sealEvent } from "../core/event-build.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { startTrustlog } from "../test/helpers/process.js";
 
 const { values: args } = parseArgs({
@@ -37,7 +36,6 @@ const GRANTS = Number(args.grants);
 const BATCHES = Number(args.batches);
 const SINGLES = Number(args.singles);
 
-useNativeEd25519();
 const seed = () => new Uint8Array(randomBytes(32));
 const pub = (s: Uint8Array) => toBase64(ed25519().publicKey(s));
 const now = () => Math.floor(Date.now() / 1000);

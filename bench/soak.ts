@@ -34,7 +34,6 @@ import { openNote } from "../core/note.js";
 import { parseVerifierKey } from "../core/note-keys.js";
 import { checkConsistency, checkInclusion } from "../core/proof.js";
 import { entriesPath, TILE_WIDTH } from "../core/tile-paths.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { History, type TestKey, testKey } from "../test/helpers/events.js";
 import { runTrustlog, startTrustlog, type TrustlogProcess } from "../test/helpers/process.js";
 
@@ -57,7 +56,6 @@ const ORIGIN = "soak.trustlog.example/log";
 /** Bound on every wait: a takeover, a restart, a writer's progress. */
 const WAIT_MS = 60_000;
 
-useNativeEd25519();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const failures: string[] = [];
 const fail = (m: string) => {

@@ -9,11 +9,12 @@
 
 import { equalBytes, toBase64 } from "../core/bytes.js";
 import type { Checkpoint } from "../core/checkpoint.js";
+import { CompactRange } from "../core/compact-range.js";
 import { decodeEntryBundle } from "../core/entry-bundle.js";
 import { type ErrorCode, TrustlogError } from "../core/errors.js";
 import { LogReplayer, type Violation } from "../core/log-replay.js";
 import type { MemoryState } from "../core/memory-state.js";
-import { foldRight, leafHash, nodeHash } from "../core/merkle.js";
+import { leafHash } from "../core/merkle.js";
 import { checkConsistency } from "../core/proof.js";
 import { TILE_WIDTH, type TileId } from "../core/tile-paths.js";
 import { type VerifiedCheckpoint, verifyCheckpointNote } from "./bundle.js";
@@ -67,28 +68,6 @@ export interface AuditResult {
   latest?: { size: number; root: string };
 }
 
-/** RFC 6962 tree built leaf by leaf: the perfect subtrees along its right edge. */
-class CompactRange {
-  private readonly hashes: Uint8Array[] = [];
-  private readonly sizes: number[] = [];
-
-  push(h: Uint8Array): void {
-    let hash = h;
-    let size = 1;
-    while (this.sizes.length > 0 && this.sizes[this.sizes.length - 1] === size) {
-      hash = nodeHash(this.hashes.pop()!, hash);
-      this.sizes.pop();
-      size *= 2;
-    }
-    this.hashes.push(hash);
-    this.sizes.push(size);
-  }
-
-  root(): Uint8Array | undefined {
-    return this.hashes.length === 0 ? undefined : foldRight(this.hashes);
-  }
-}
-
 function at(
   index: number,
   code: ErrorCode,
@@ -131,7 +110,7 @@ export async function audit(opts: AuditOptions): Promise<AuditResult> {
   const pending = new Map<number, ReturnType<typeof fetchTile>>();
   const replayer = new LogReplayer();
   const violations: Violation[] = [];
-  const tree = new CompactRange();
+  const tree = CompactRange.empty();
   for (let n = 0; n < tiles; n++) {
     for (let k = n; k < Math.min(tiles, n + prefetch); k++) {
       if (!pending.has(k)) {
@@ -170,8 +149,7 @@ export async function audit(opts: AuditOptions): Promise<AuditResult> {
   }
   violations.push(...replayer.finish(size));
   violations.sort((a, b) => a.index - b.index);
-  const root = tree.root();
-  if (size > 0 && (!root || !equalBytes(root, cp.root))) {
+  if (size > 0 && !equalBytes(tree.root(), cp.root)) {
     throw new TrustlogError(
       "ROOT_MISMATCH",
       `the entries do not hash to the checkpoint's root (size ${size})`,

@@ -22,13 +22,13 @@
 // The trust store (verify-key.ts) adds what one
 // bundle cannot show: that the log never served this client an older or different head before.
 
+import type { BundleEventJson, HistoryBundleJson } from "../core/api-types.js";
 import { equalBytes, fromBase64, toBase64 } from "../core/bytes.js";
 import {
   type ChainHead,
   type ClaimedChain,
   checkLookup,
   type IndexLeaf,
-  type LookupJson,
   parseIndexLeaf,
 } from "../core/chain-index.js";
 import { type Checkpoint, parseCheckpoint } from "../core/checkpoint.js";
@@ -45,30 +45,8 @@ import type { AccountState, OrgState } from "../core/state.js";
 import { foldSubchain } from "../core/subchain.js";
 import { type CompiledWitnessPolicy, checkWitnessQuorum, type Freshness } from "./witness-policy.js";
 
-export interface BundleEventJson {
-  index: number;
-  /** Base64 of the canonical leaf bytes (the signed envelope's RFC 8785 JSON). */
-  envelope: string;
-  /** Base64 hashes of the inclusion proof against the bundle's checkpoint. */
-  inclusion: string[];
-}
-
-export interface HistoryBundleJson {
-  /** 1 for an org's bundle (its whole chain), 2 for an account's (a bounded part of it). */
-  version: 1 | 2;
-  /** The checkpoint note: log signature and witness cosignatures. */
-  checkpoint: string;
-  org: string;
-  account?: string;
-  orgEvents: BundleEventJson[];
-  accountEvents?: BundleEventJson[];
-  /** Present when asked with ?from=N: the proof that the checkpoint extends size N. */
-  consistency?: { from: number; hashes: string[] };
-  /** The lookup proof of the org's (and account's) chain head as of the checkpoint. */
-  lookup: LookupJson;
-  /** For each event, the index leaf that first covers it (its batch's last leaf), deduplicated. */
-  covers: BundleEventJson[];
-}
+// The bundle's JSON is declared with the rest of the API's (core/api-types.ts).
+export type { BundleEventJson, HistoryBundleJson } from "../core/api-types.js";
 
 export interface VerifiedEvent {
   index: number;

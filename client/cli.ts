@@ -5,9 +5,9 @@
 import { mkdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { SingleBar } from "cli-progress";
 import type { Command } from "commander";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
+import { progress } from "../node/progress.js";
 import { audit } from "./audit.js";
 import { FileTrustStore } from "./file-store.js";
 import { monitor } from "./monitor.js";
@@ -184,28 +184,10 @@ export function registerClientCommands(program: Command): void {
     .option("--no-progress", "no progress bar")
     .option("--json", "print the result as JSON")
     .action(async (flags: CommonFlags & { progress: boolean }) => {
-      const bar =
-        flags.progress && process.stderr.isTTY
-          ? new SingleBar({
-              format: "audit [{bar}] {value}/{total} entries | {eps} events/s",
-              stream: process.stderr,
-            })
-          : undefined;
-      const started = performance.now();
-      let barStarted = false;
+      const bar = progress({ label: "audit", unit: "entries", enabled: flags.progress });
       try {
-        const r = await audit({
-          ...common(flags),
-          onProgress: (done, total) => {
-            if (!bar) return;
-            if (!barStarted) {
-              bar.start(total, 0, { eps: 0 });
-              barStarted = true;
-            }
-            bar.update(done, { eps: Math.round(done / ((performance.now() - started) / 1000)) });
-          },
-        });
-        bar?.stop();
+        const r = await audit({ ...common(flags), onProgress: (done, total) => bar.update(done, total) });
+        bar.stop();
         const { state: _state, ...report } = r;
         const ok = r.violations.length === 0;
         if (flags.json) process.stdout.write(`${JSON.stringify({ ok, ...report })}\n`);
@@ -218,7 +200,7 @@ export function registerClientCommands(program: Command): void {
         }
         if (!ok) process.exitCode = 1;
       } catch (e) {
-        bar?.stop();
+        bar.stop();
         fail(e, flags.json);
       }
     });

@@ -2,29 +2,29 @@
 // Nothing returned here is trusted: every answer is checked by the caller (bundle.ts,
 // verify-key.ts, audit.ts) against signatures and proofs.
 
+import type {
+  AccountAnswer,
+  ApiErrorAnswer,
+  ConsistencyProofAnswer,
+  EntryAnswer,
+  HistoryBundleJson,
+  InclusionProofAnswer,
+  LogInfo,
+  OrgAnswer,
+  SubmitAnswer,
+  SubmitResult,
+} from "../core/api-types.js";
 import { fromBase64 } from "../core/bytes.js";
 import { type ErrorCode, knownCode } from "../core/error-codes.js";
 import { TrustlogError } from "../core/errors.js";
 import type { Envelope } from "../core/event.js";
 import { entriesPath, type TileId, tilePath } from "../core/tile-paths.js";
 import { ANSWER_LIMITS, readBounded, readBoundedText } from "./bounded-read.js";
-import type { HistoryBundleJson } from "./bundle.js";
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
-/** The pinning information a log publishes at `GET /v1/log` (informational: clients pin their own). */
-export interface LogInfo {
-  origin: string;
-  vkey: string;
-  witnesses: { name: string; vkey: string; url: string }[];
-  quorum: number;
-}
-
-export interface SubmitResult {
-  index: number;
-  leafHash: string;
-  inclusion: string[];
-}
+// The answers' JSON is declared once for the server and the client (core/api-types.ts).
+export type { LogInfo, SubmitResult } from "../core/api-types.js";
 
 export interface LogClientOptions {
   fetch?: Fetch;
@@ -109,16 +109,16 @@ export class LogClient {
   }
 
   async consistency(from: number, to: number): Promise<Uint8Array[]> {
-    const r = await this.json<{ hashes: unknown }>(`v1/proof/consistency?from=${from}&to=${to}`);
+    const r = await this.json<ConsistencyProofAnswer>(`v1/proof/consistency?from=${from}&to=${to}`);
     return decodeHashes(r.hashes, "consistency proof");
   }
 
   async inclusion(index: number, size: number): Promise<Uint8Array[]> {
-    const r = await this.json<{ hashes: unknown }>(`v1/proof/inclusion?index=${index}&size=${size}`);
+    const r = await this.json<InclusionProofAnswer>(`v1/proof/inclusion?index=${index}&size=${size}`);
     return decodeHashes(r.hashes, "inclusion proof");
   }
 
-  entry(index: number): Promise<{ index: number; leafHash: string; envelope: unknown }> {
+  entry(index: number): Promise<EntryAnswer> {
     return this.json(`v1/entries/${index}`);
   }
 
@@ -134,36 +134,31 @@ export class LogClient {
   }
 
   /** The log's (unverified) view of an account: used only to learn a chain head quickly. */
-  account(org: string, account: string): Promise<Record<string, unknown>> {
+  account(org: string, account: string): Promise<AccountAnswer> {
     return this.json(`v1/orgs/${encodeURIComponent(org)}/accounts/${encodeURIComponent(account)}`);
   }
 
-  org(org: string): Promise<Record<string, unknown>> {
+  org(org: string): Promise<OrgAnswer> {
     return this.json(`v1/orgs/${encodeURIComponent(org)}`);
   }
 
   /** Submits one envelope; resolves once a signed checkpoint covers it. */
   async submit(envelope: Envelope): Promise<{ result: SubmitResult; checkpoint: string }> {
-    const r = await this.json<{ results?: unknown; checkpoint: string } & Partial<SubmitResult>>(
-      "v1/events",
-      {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
-        },
-        body: JSON.stringify(envelope),
+    const r = await this.json<Partial<SubmitAnswer> & Partial<SubmitResult>>("v1/events", {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
       },
-    );
+      body: JSON.stringify(envelope),
+    });
     // One envelope gets one result object: accept it bare or wrapped in `results`.
-    const result = (Array.isArray(r.results) ? r.results[0] : r) as SubmitResult & {
-      error?: { code: string; message: string };
-    };
+    const result = (Array.isArray(r.results) ? r.results[0] : r) as SubmitResult & Partial<ApiErrorAnswer>;
     if (result?.error)
       throw new TrustlogError(knownCode(result.error.code, "BAD_RESPONSE"), result.error.message, {
         ...result.error,
       });
-    return { result, checkpoint: r.checkpoint };
+    return { result, checkpoint: r.checkpoint as string };
   }
 }
 
@@ -185,7 +180,7 @@ async function httpError(res: Response, path: string): Promise<TrustlogError> {
   try {
     // Only the code and message matter: a huge error body is not read past a small cap.
     const { error, ...rest } = JSON.parse(await readBoundedText(res, ANSWER_LIMITS.error, path)) as {
-      error?: { code?: string; message?: string } & Record<string, unknown>;
+      error?: Partial<ApiErrorAnswer["error"]> & Record<string, unknown>;
     } & Record<string, unknown>;
     if (error?.code) {
       code = knownCode(error.code, `HTTP_${res.status}`);

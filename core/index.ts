@@ -3,6 +3,7 @@
 
 export * from "./bytes.js";
 export * from "./checkpoint.js";
+export * from "./compact-range.js";
 export * from "./cosignature.js";
 export * from "./ed25519.js";
 export * from "./entry-bundle.js";
@@ -28,3 +29,4 @@ export * from "./subchain.js";
 export * from "./tile-append.js";
 export * from "./tile-paths.js";
 export * from "./tile-reader.js";
+export * from "./witness-protocol.js";

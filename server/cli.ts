@@ -8,11 +8,12 @@ import type { NoteVerifier } from "../core/note.js";
 import { parseVerifierKey } from "../core/note-keys.js";
 import { openDatabase, runMigrations } from "../node/db.js";
 import { createLogger } from "../node/log.js";
+import { progress } from "../node/progress.js";
 import { surviveDatabaseFaults, untilSignal } from "../node/signals.js";
 import { keyFilePath, loadServerConfig, pgliteDir, type ServerConfig } from "./config.js";
 import { readSignerKey, writeNewSignerKey } from "./keys.js";
 import { SERVER_MIGRATIONS, startServer, stopServer } from "./main.js";
-import { fsck } from "./storage/fsck.js";
+import { type FsckReport, fsck } from "./storage/fsck.js";
 import { WriteTokens } from "./storage/tokens.js";
 
 /** Flags shared by commands that open the log's database. */
@@ -243,16 +244,13 @@ async function runFsck(config: ServerConfig, vkey: string | undefined): Promise<
     config.databaseUrl ? { url: config.databaseUrl, max: 2 } : { dataDir: pgliteDir(config) },
   );
   try {
-    let last = 0;
-    const report = await fsck(database, {
-      verifier,
-      onProgress: (done, size) => {
-        const now = Date.now();
-        if (now - last < 1000 && done !== size) return;
-        last = now;
-        process.stderr.write(`fsck: ${done}/${size} entries checked\n`);
-      },
-    });
+    const bar = progress({ label: "fsck", unit: "entries" });
+    let report: FsckReport;
+    try {
+      report = await fsck(database, { verifier, onProgress: (done, size) => bar.update(done, size) });
+    } finally {
+      bar.stop();
+    }
     process.stdout.write(
       `size ${report.size}, root ${toBase64(report.root)}, ${report.entriesChecked} entries and ` +
         `${report.tilesChecked} tiles checked: ${report.ok ? "OK" : `${report.mismatches.length} problem(s)`}\n`,

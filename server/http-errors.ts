@@ -4,6 +4,7 @@
 
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { ApiErrorAnswer, ApiErrorBody } from "../core/api-types.js";
 import { type ErrorCode, errorKind, HTTP_STATUS_OF_KIND } from "../core/error-codes.js";
 import { TrustlogError } from "../core/errors.js";
 import { databaseUnavailable, isDatabaseUnavailable } from "../node/db.js";
@@ -16,11 +17,8 @@ export function statusOf(code: ErrorCode): ContentfulStatusCode {
   return HTTP_STATUS_OF_KIND[errorKind(code)] as ContentfulStatusCode;
 }
 
-export interface ErrorBody {
-  code: string;
-  message: string;
-  head?: unknown;
-}
+/** The JSON error object (declared with the rest of the API's JSON, core/api-types.ts). */
+export type ErrorBody = ApiErrorBody;
 
 /** The JSON error object for a TrustlogError (`head` only for CHAIN_CONFLICT). */
 export function errorBody(err: TrustlogError): ErrorBody {
@@ -43,5 +41,5 @@ export function errorResponse(c: Context, err: unknown): Response {
         : new TrustlogError("INTERNAL", "internal error; see the server log");
   const status = statusOf(e.code);
   if (status === 429 || status === 503) c.header("Retry-After", String(RETRY_AFTER_SECONDS));
-  return c.json({ error: errorBody(e) }, status);
+  return c.json({ error: errorBody(e) } satisfies ApiErrorAnswer, status);
 }

@@ -9,11 +9,18 @@
 // at 0 ("old 0" is how the protocol lets a client learn a witness's state), and on a 409
 // text/x.tlog.size rebuilds the proof from the size the witness reports and retries once.
 
-import { equalBytes, toBase64 } from "../core/bytes.js";
+import { equalBytes } from "../core/bytes.js";
 import type { HashReader } from "../core/merkle.js";
-import { type NoteVerifier, openNote, parseNote } from "../core/note.js";
+import { formatNote, type NoteVerifier, openNote, parseNote } from "../core/note.js";
 import { parseVerifierKey } from "../core/note-keys.js";
 import { proveConsistency } from "../core/proof.js";
+import {
+  ADD_CHECKPOINT_PATH,
+  formatAddCheckpoint,
+  parseCosignatureResponse,
+  parseSizeResponse,
+  TLOG_SIZE_CONTENT_TYPE,
+} from "../core/witness-protocol.js";
 
 export interface CollectorWitness {
   name: string;
@@ -112,25 +119,22 @@ export class WitnessCollector {
       w.size === 0 || w.size === sub.size
         ? []
         : await proveConsistency(w.size, sub.size, this.opts.hashReader(sub.size));
-    const reqBody = `old ${w.size}\n${proof.map((h) => `${toBase64(h)}\n`).join("")}\n${sub.note}`;
-    const res = await fetch(`${w.config.url}/add-checkpoint`, {
+    const res = await fetch(`${w.config.url}${ADD_CHECKPOINT_PATH}`, {
       method: "POST",
-      body: reqBody,
+      body: formatAddCheckpoint(w.size, proof, sub.note),
       headers: { "Content-Type": "text/plain; charset=utf-8" },
       signal: AbortSignal.timeout(this.timeoutMs),
     });
     const text = await cappedText(res, MAX_WITNESS_ANSWER);
-    if (res.status === 409 && res.headers.get("content-type")?.trim() === "text/x.tlog.size") {
-      const size = Number.parseInt(text.trim(), 10);
-      if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(size))
-        throw new Error("409 with a malformed size");
+    if (res.status === 409 && res.headers.get("content-type")?.trim() === TLOG_SIZE_CONTENT_TYPE) {
+      const size = parseSizeResponse(text);
       if (size === w.size || !mayRetry) throw new Error(`witness insists on size ${size}`);
       w.size = size;
       return this.exchange(w, sub, false);
     }
     if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${text.trim().slice(0, 200)}`);
     // Keep only lines that verify with this witness's key over this very checkpoint.
-    const opened = openNote(`${sub.body}\n${text}`, [w.verifier]);
+    const opened = openNote(formatNote(sub.body, parseCosignatureResponse(text)), [w.verifier]);
     const lines = opened.signatures
       .filter((s) => s.name === w.verifier.name && equalBytes(s.keyId, w.verifier.keyId))
       .map((s) => s.line);

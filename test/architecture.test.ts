@@ -110,6 +110,14 @@ describe("architecture", () => {
     expect(loops).toEqual([]);
   });
 
+  it("docs/architecture.md names every file of core/", () => {
+    const doc = readFileSync(join(root, "docs/architecture.md"), "utf8");
+    const unnamed = sourceFiles("core")
+      .map((f) => f.slice("core/".length).replace(/\.ts$/, ""))
+      .filter((name) => !doc.includes(`\`${name}\``));
+    expect(unnamed).toEqual([]);
+  });
+
   it("core/ uses no Node built-ins and no I/O", () => {
     const bad: string[] = [];
     for (const f of sourceFiles("core")) {

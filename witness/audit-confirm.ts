@@ -7,6 +7,7 @@
 
 import { equalBytes } from "../core/bytes.js";
 import type { Checkpoint } from "../core/checkpoint.js";
+import { CompactRange } from "../core/compact-range.js";
 import { TrustlogError } from "../core/errors.js";
 import { LogReplayer, type Violation } from "../core/log-replay.js";
 import { leafHash } from "../core/merkle.js";
@@ -14,7 +15,6 @@ import { checkConsistency, proveConsistency } from "../core/proof.js";
 import { TILE_WIDTH } from "../core/tile-paths.js";
 import { tileHashReader } from "../core/tile-reader.js";
 import type { AuditEvidence } from "./audit-evidence.js";
-import { CompactRange } from "./compact-range.js";
 import { fetchEntries, httpTileReader } from "./http.js";
 
 const CHUNK = 64 * TILE_WIDTH;

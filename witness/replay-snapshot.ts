@@ -14,13 +14,13 @@ import { promisify } from "node:util";
 import { gunzipSync, gzip } from "node:zlib";
 import { fromBase64, toBase64 } from "../core/bytes.js";
 import { isIndexLeaf } from "../core/chain-index.js";
+import { CompactRange } from "../core/compact-range.js";
 import { TrustlogError } from "../core/errors.js";
 import { LogReplayer } from "../core/log-replay.js";
 import { MemoryState } from "../core/memory-state.js";
 import { leafHash } from "../core/merkle.js";
 import { Trie } from "../core/mpt.js";
 import type { MemoryStateJSON } from "../core/state.js";
-import { CompactRange } from "./compact-range.js";
 
 const VERSION = 1;
 
@@ -137,10 +137,15 @@ export function decodeSnapshot(bytes: Uint8Array): RestoredSnapshot {
   while (o < raw.length) entries.push([take(), take()]);
   if (entries.length !== h.trieEntries) throw invalid("trie entry count differs");
 
-  const range = CompactRange.fromHashes(
-    h.size,
-    h.edge.map((e) => fromBase64(e)),
-  );
+  let range: CompactRange;
+  try {
+    range = CompactRange.fromHashes(
+      h.size,
+      h.edge.map((e) => fromBase64(e)),
+    );
+  } catch (e) {
+    throw invalid((e as Error).message);
+  }
   const replayer = new LogReplayer({ state: MemoryState.fromJSON(h.state), trie: Trie.fromSorted(entries) });
   const last = fromBase64(h.lastIndexLeaf);
   const violations = replayer.apply(h.size - 1, last, leafHash(last));

@@ -3,8 +3,9 @@
 // replay, then the trust store). The bundle it verified is kept beside the result, so the page
 // can show each event's proof: nothing shown comes from anywhere else.
 
-import type { HistoryBundleJson, VerifiedEvent, VerifiedHistory } from "../../client/bundle.js";
+import type { VerifiedEvent, VerifiedHistory } from "../../client/bundle.js";
 import { type HistorySource, verifyHistory } from "../../client/verify-key.js";
+import type { HistoryBundleJson } from "../../core/api-types.js";
 import { fromBase64 } from "../../core/bytes.js";
 import { type IndexLeaf, parseIndexLeaf } from "../../core/chain-index.js";
 import type { GrantIssueBody, GrantRevokeBody } from "../../core/event.js";

@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
 import { Hono } from "hono";
+import type { ExplorerJson } from "../../core/api-types.js";
 import { TrustlogError } from "../../core/errors.js";
 import { PACKAGE_ROOT } from "../../node/package-root.js";
 import type { LogDescription } from "../app.js";
@@ -163,7 +164,7 @@ export function explorerCsp(connectOrigins: readonly string[] = []): string {
 }
 
 /** What /explorer.json holds: a starting configuration (the explorer pins it on first use). */
-export function explorerConfig(log: LogDescription): Record<string, unknown> {
+export function explorerConfig(log: LogDescription): ExplorerJson {
   return {
     origin: log.origin,
     vkey: log.vkey,

@@ -11,6 +11,7 @@
 // Nothing here is trusted by the client; it only saves round trips.
 
 import { Hono } from "hono";
+import type { BundleEventJson, HistoryBundleJson, LookupAnswer } from "../../core/api-types.js";
 import { equalBytes, fromUtf8, toBase64 } from "../../core/bytes.js";
 import { chainKey, isIndexLeaf, type LookupJson, parseIndexLeaf } from "../../core/chain-index.js";
 import { TrustlogError } from "../../core/errors.js";
@@ -117,7 +118,7 @@ async function lookupAnswer(
   org: string,
   account: string | undefined,
   latest: PublishedCheckpoint,
-) {
+): Promise<LookupAnswer> {
   const checkpoint = await published(latest);
   const size = checkpoint.size;
   const lookup = await lookupProof(store, size, store.hashReader(size), org, account);
@@ -147,7 +148,7 @@ export async function historyBundle(
   account: string | undefined,
   from?: number,
   latest: PublishedCheckpoint = () => store.latestCheckpoint(),
-) {
+): Promise<HistoryBundleJson> {
   // The checkpoint is read first: events committed after it are left out, having no proof yet.
   const checkpoint = await published(latest);
   const size = checkpoint.size;
@@ -164,14 +165,14 @@ export async function historyBundle(
     });
   };
   const withProofs = async (list: { index: number; leaf: Uint8Array }[]) => {
-    const out = [];
+    const out: BundleEventJson[] = [];
     for (const { index, leaf } of list) {
       const inclusion = await proveInclusion(index, size, reader);
       out.push({ index, envelope: toBase64(leaf), inclusion: inclusion.map(toBase64) });
     }
     return out;
   };
-  let bundle: Record<string, unknown>;
+  let bundle: Omit<HistoryBundleJson, "covers" | "lookup">;
   let events: { index: number }[];
   let lookup: Promise<LookupJson>;
   if (account === undefined) {
@@ -205,21 +206,20 @@ export async function historyBundle(
     events.map((e) => e.index),
     size,
   );
-  bundle.covers = [];
+  const out: HistoryBundleJson = { ...bundle, covers: [], lookup: await lookup };
   for (const cover of covers) {
     const inclusion = await proveInclusion(cover.index, size, reader);
-    (bundle.covers as unknown[]).push({
+    out.covers.push({
       index: cover.index,
       envelope: toBase64(cover.envelope),
       inclusion: inclusion.map(toBase64),
     });
   }
-  bundle.lookup = await lookup;
   // A client that trusted an earlier size gets the proof that this checkpoint extends it; a
   // size beyond this checkpoint gets none (the client refuses the rollback itself).
   if (from !== undefined && from > 0 && from <= size) {
     const hashes = await proveConsistency(from, size, reader);
-    bundle.consistency = { from, hashes: hashes.map(toBase64) };
+    out.consistency = { from, hashes: hashes.map(toBase64) };
   }
-  return bundle;
+  return out;
 }

@@ -7,6 +7,7 @@
 // are served.
 
 import { Hono } from "hono";
+import type { AccountAnswer, ChainEventJson, EntryAnswer, LogInfo, OrgAnswer } from "../../core/api-types.js";
 import { fromUtf8, toBase64 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
 import { parseStoredEnvelope } from "../../core/event.js";
@@ -20,18 +21,19 @@ import { decimal, id } from "./params.js";
 export function lookupRoutes(deps: AppDeps): Hono {
   const app = new Hono();
 
-  app.get("/v1/log", (c) => c.json(deps.log));
+  app.get("/v1/log", (c) => c.json(deps.log satisfies LogInfo));
 
   app.get("/v1/entries/:index", async (c) => {
     const index = decimal(c.req.param("index"), "index");
     const size = (await deps.latest.get())?.size ?? 0;
     const entry = index < size ? await deps.store.getEntry(index) : undefined;
     if (!entry) throw new TrustlogError("NOT_FOUND", `no entry ${index}`);
-    return c.json({
+    const answer: EntryAnswer = {
       index: entry.index,
       leafHash: toBase64(entry.leafHash),
       envelope: JSON.parse(fromUtf8(entry.envelope)),
-    });
+    };
+    return c.json(answer);
   });
 
   app.get("/v1/orgs/:org", async (c) => {
@@ -42,12 +44,13 @@ export function lookupRoutes(deps: AppDeps): Hono {
     const events = await withProofs(deps, await deps.store.orgEvents(org), checkpoint.size);
     // Grants are records of their own (core/policy.ts); the org's answer lists them by id.
     const grants = new Map(published.grants.map((g) => [g.id, g]));
-    return c.json({
-      ...(toJson(published.state) as object),
-      grants: toJson(grants),
+    const answer: OrgAnswer = {
+      ...(toJson(published.state) as OrgState),
+      grants: toJson(grants) as OrgAnswer["grants"],
       events,
       checkpoint: checkpoint.note + checkpoint.cosignatures.join(""),
-    });
+    };
+    return c.json(answer);
   });
 
   app.get("/v1/orgs/:org/accounts/:account", async (c) => {
@@ -57,11 +60,12 @@ export function lookupRoutes(deps: AppDeps): Hono {
     const state = checkpoint ? await publishedAccount(deps, org, account, checkpoint.size) : undefined;
     if (!state || !checkpoint) throw new TrustlogError("NOT_FOUND", `no account ${account} in org ${org}`);
     const events = await withProofs(deps, await deps.store.accountEvents(org, account), checkpoint.size);
-    return c.json({
-      ...(toJson(state) as object),
+    const answer: AccountAnswer = {
+      ...(toJson(state) as Omit<AccountState, "keys"> & Pick<AccountAnswer, "keys">),
       events,
       checkpoint: checkpoint.note + checkpoint.cosignatures.join(""),
-    });
+    };
+    return c.json(answer);
   });
 
   return app;
@@ -126,9 +130,9 @@ async function replay(
 }
 
 // Events committed after the checkpoint was read are left out: they have no proof against it yet.
-async function withProofs(deps: AppDeps, events: EventRef[], size: number) {
+async function withProofs(deps: AppDeps, events: EventRef[], size: number): Promise<ChainEventJson[]> {
   const reader = deps.store.hashReader(size);
-  const out = [];
+  const out: ChainEventJson[] = [];
   for (const e of events) {
     if (e.index >= size) continue;
     const proof = await proveInclusion(e.index, size, reader);

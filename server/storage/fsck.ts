@@ -4,7 +4,9 @@
 // could ever be matched by the entries again. Here every leaf hash is recomputed from the
 // envelope bytes, the tree is rebuilt from those hashes alone (not from stored tiles, and not
 // with the sequencer's tile code, so a bug there cannot hide itself), and every stored tile, the
-// log head and the latest signed checkpoint are compared with the rebuilt tree. Each envelope is
+// log head and the latest signed checkpoint are compared with the rebuilt tree. Its root comes
+// from the compact range the auditors use (core/compact-range.ts): one implementation vouches
+// for the root in audit and in fsck. Each envelope is
 // also re-parsed and must be byte-for-byte canonical, since the leaf is its canonical form, and
 // the whole log is replayed (core/log-replay.ts): every index leaf must hold the root of the
 // trie of chain heads recomputed from the entries before it, and every event must obey the policy.
@@ -16,10 +18,11 @@ import { and, asc, eq, gte, lt, sql } from "drizzle-orm";
 import { equalBytes } from "../../core/bytes.js";
 import { isIndexLeaf, parseIndexLeaf } from "../../core/chain-index.js";
 import { parseCheckpoint } from "../../core/checkpoint.js";
+import { CompactRange } from "../../core/compact-range.js";
 import { isTrustlogError } from "../../core/errors.js";
 import { parseEnvelope } from "../../core/event.js";
 import { LogReplayer } from "../../core/log-replay.js";
-import { EMPTY_ROOT, leafHash, nodeHash, rangeNodes } from "../../core/merkle.js";
+import { EMPTY_ROOT, leafHash, nodeHash } from "../../core/merkle.js";
 import { type NoteVerifier, openNote, parseNote } from "../../core/note.js";
 import type { Database } from "../../node/db.js";
 import { ChainIndexCache } from "./chain-index.js";
@@ -75,7 +78,7 @@ export interface FsckOptions {
 const WIDTH = 256;
 const HASH = 32;
 
-/** MTH of a run of 2^k hashes (k >= 0), or of any run via rangeNodes-style folding. */
+/** MTH of a run of 2^k hashes (k >= 0): the hash a full tile stands for one level up. */
 function mth(hashes: readonly Uint8Array[]): Uint8Array {
   if (hashes.length === 1) return hashes[0]!;
   let k = 1;
@@ -104,6 +107,7 @@ export async function fsck(database: Database, opts: FsckOptions = {}): Promise<
   // The right edge of the tree being rebuilt: per tile level, the hashes of its current tile.
   const edge: Uint8Array[][] = [[]];
   const tileIndex: number[] = [0];
+  const range = CompactRange.empty();
   let tilesChecked = 0;
 
   const compareTile = async (level: number, index: number, want: Uint8Array, full: boolean) => {
@@ -130,6 +134,7 @@ export async function fsck(database: Database, opts: FsckOptions = {}): Promise<
   };
 
   const push = async (level: number, h: Uint8Array) => {
+    if (level === 0) range.push(h);
     edge[level] ??= [];
     tileIndex[level] ??= 0;
     const row = edge[level]!;
@@ -261,19 +266,7 @@ export async function fsck(database: Database, opts: FsckOptions = {}): Promise<
     });
   }
 
-  // The root from the edge alone: each perfect subtree of the size's decomposition lies inside
-  // one level's edge tile.
-  let root = EMPTY_ROOT;
-  if (size > 0) {
-    const parts = rangeNodes(0, size).map((n) => {
-      const level = Math.floor(n.level / 8);
-      const r = n.level - level * 8;
-      const first = n.index * 2 ** r - tileIndex[level]! * WIDTH;
-      return mth(edge[level]!.slice(first, first + 2 ** r));
-    });
-    root = parts[parts.length - 1]!;
-    for (let i = parts.length - 2; i >= 0; i--) root = nodeHash(parts[i]!, root);
-  }
+  const root = range.root();
 
   if (headRow && !equalBytes(headRow.root, root)) {
     report({ kind: "head", message: `log head root at size ${size} differs from the root of the entries` });

@@ -4,7 +4,7 @@ import { sha512 } from "@noble/hashes/sha2.js";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { concat, fromHex, toHex, utf8 } from "../../core/bytes.js";
-import { type Ed25519, isWeakPublicKey, nobleEd25519 } from "../../core/ed25519.js";
+import { type Ed25519, ed25519, isWeakPublicKey, nobleEd25519 } from "../../core/ed25519.js";
 import { nativeEd25519 } from "../../node/ed25519-native.js";
 
 const BACKENDS: Ed25519[] = [nobleEd25519, nativeEd25519];
@@ -85,6 +85,10 @@ const SMALL_ORDER_POINTS = Array.from({ length: 8 }, (_, i) =>
 const keyA = ed.utils.getExtendedPublicKey(fromHex(RFC8032[0]!.seed));
 
 describe("Ed25519 back ends", () => {
+  it('under Node, is the native one with nothing installed (the "#ed25519" import\'s node condition)', () => {
+    expect(ed25519()).toBe(nativeEd25519);
+  });
+
   it("reproduce the RFC 8032 §7.1 vectors", () => {
     for (const v of RFC8032) {
       for (const b of BACKENDS) {

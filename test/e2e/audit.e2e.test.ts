@@ -25,7 +25,7 @@ import { isTrustlogError, type TrustlogError } from "../../core/errors.js";
 import type { Envelope } from "../../core/event.js";
 import { NOTE_TYPE_COSIGNATURE_V1, parseNote } from "../../core/note.js";
 import { generateSignerKey } from "../../core/note-keys.js";
-import { formatAddCheckpoint } from "../../witness/witness.js";
+import { formatAddCheckpoint } from "../../core/witness-protocol.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
 import { type InjectOptions, injectEntry } from "../helpers/inject.js";

@@ -11,7 +11,6 @@ import type { Envelope } from "../../core/event.js";
 import { openNote } from "../../core/note.js";
 import { checkInclusion } from "../../core/proof.js";
 import type { Database } from "../../node/db.js";
-import { useNativeEd25519 } from "../../node/ed25519-native.js";
 import type { Sequencer, SubmitOk, SubmitResult } from "../../server/sequencer.js";
 import { LogStore } from "../../server/storage/log-store.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
@@ -26,8 +25,6 @@ import {
   testVerifier,
 } from "../helpers/log-harness.js";
 import { LogLayout } from "./log-layout.js";
-
-useNativeEd25519();
 
 const root = testKey("root");
 const bridge = testKey("bridge");

@@ -4,7 +4,6 @@
 
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Database } from "../../node/db.js";
-import { useNativeEd25519 } from "../../node/ed25519-native.js";
 import type { Sequencer, SubmitResult } from "../../server/sequencer.js";
 import { StateCache } from "../../server/storage/state.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
@@ -17,8 +16,6 @@ import {
   type TestLogDatabase,
   testVerifier,
 } from "../helpers/log-harness.js";
-
-useNativeEd25519();
 
 const root = testKey("root");
 const bridge = testKey("bridge");

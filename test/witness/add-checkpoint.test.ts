@@ -7,11 +7,11 @@ import { formatCheckpoint } from "../../core/checkpoint.js";
 import { cosignatureTimestamp } from "../../core/cosignature.js";
 import { openNote, parseNote, signNote } from "../../core/note.js";
 import { parseSignerKey, parseVerifierKey } from "../../core/note-keys.js";
+import { formatAddCheckpoint } from "../../core/witness-protocol.js";
 import { originHash } from "../../witness/app.js";
 import { parseWitnessConfig } from "../../witness/config.js";
 import { checkEvidence, evidenceFromJson } from "../../witness/evidence.js";
 import { type RunningWitness, startWitness } from "../../witness/main.js";
-import { formatAddCheckpoint } from "../../witness/witness.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { TestLog, tempDir, witnessConfig, witnessKey } from "./helpers.js";
 

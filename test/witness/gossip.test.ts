@@ -5,8 +5,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseVerifierKey } from "../../core/note-keys.js";
+import { formatAddCheckpoint } from "../../core/witness-protocol.js";
 import { checkEvidence, evidenceFromJson } from "../../witness/evidence.js";
-import { formatAddCheckpoint } from "../../witness/witness.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { freePort, spawnWitness, type WitnessProcess } from "../helpers/process.js";
 import { type FixtureLog, startFixtureLog } from "./fixture-log.js";

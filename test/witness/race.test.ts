@@ -4,9 +4,9 @@
 // forks of one size must never both be cosigned.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatAddCheckpoint } from "../../core/witness-protocol.js";
 import { parseWitnessConfig } from "../../witness/config.js";
 import { type RunningWitness, startWitness } from "../../witness/main.js";
-import { formatAddCheckpoint } from "../../witness/witness.js";
 import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
 import { TestLog, tempDir, witnessConfig, witnessKey } from "./helpers.js";
 

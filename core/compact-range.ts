@@ -1,10 +1,11 @@
 // An RFC 6962 tree built leaf by leaf, keeping only the perfect subtrees along its right edge
-// (at most 64 hashes). The auditor pushes every entry it replays and compares the root with the
-// log-signed checkpoint: the entries it judged are then exactly the tree's leaves, whatever
-// served them. Its hashes are persisted with each replay snapshot.
+// (at most 64 hashes). Whoever replays a log pushes every leaf hash and compares the root with
+// the signed checkpoint, so the entries judged are exactly the tree's leaves, whatever served
+// them: the auditing witness (witness/auditor.ts, which persists the edge with each replay
+// snapshot), the client's audit (client/audit.ts) and fsck (server/storage/fsck.ts).
 
-import { TrustlogError } from "../core/errors.js";
-import { EMPTY_ROOT, foldRight, nodeHash } from "../core/merkle.js";
+import { TrustlogError } from "./errors.js";
+import { EMPTY_ROOT, foldRight, nodeHash } from "./merkle.js";
 
 export class CompactRange {
   private constructor(
@@ -17,7 +18,10 @@ export class CompactRange {
     return new CompactRange(0, [], []);
   }
 
-  /** The range of a tree of `size` leaves from its right-edge subtree hashes, largest first. */
+  /**
+   * The range of a tree of `size` leaves from its right-edge subtree hashes, largest first (what
+   * `edge()` gave). Throws BAD_ARGUMENT when their number or length does not fit `size`.
+   */
   static fromHashes(size: number, hashes: readonly Uint8Array[]): CompactRange {
     const sizes: number[] = [];
     for (let rest = size; rest > 0; ) {
@@ -26,7 +30,10 @@ export class CompactRange {
       rest -= top;
     }
     if (sizes.length !== hashes.length || hashes.some((h) => h.length !== 32)) {
-      throw new TrustlogError("SNAPSHOT_INVALID", `a tree of ${size} leaves has ${sizes.length} edge hashes`);
+      throw new TrustlogError(
+        "BAD_ARGUMENT",
+        `a tree of ${size} leaves has ${sizes.length} edge hashes of 32 bytes, not ${hashes.length}`,
+      );
     }
     return new CompactRange(
       size,
