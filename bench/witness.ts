@@ -1,20 +1,31 @@
-// add-checkpoint latency and throughput of a real witness process on PostgreSQL.
+// add-checkpoint latency and throughput of a real witness process on PostgreSQL, with group
+// commit and against its ceiling, in the same run.
 //
 //   npx tsx bench/witness.ts [--logs 50] [--seconds 8] [--runs 3] [--connections N]
 //
 // Each run starts `trustlog witness serve` on a fresh database with `--logs` logs, then keeps
-// one request in flight per log (each log growing by 1-3 leaves per checkpoint, so every
-// request verifies a log signature and a consistency proof, writes the new state with the
-// conditional UPDATE and cosigns). Reports p50/p99 latency and cosignatures/s; the summary
-// is the median of the runs. Goals (DESIGN): p99 < 25 ms, >= 1,000 cosignatures/s.
+// one request in flight per connection, each on a log no other request holds (each log growing
+// by 1-3 leaves per checkpoint, so every request verifies a log signature and a consistency
+// proof, moves the state with a compare-and-swap and cosigns). It does so twice per run, in
+// alternating order:
+//   - "each": the witness configured with `groupCommit: false` (config field, or
+//     TRUSTLOG_WITNESS_GROUP_COMMIT=0): one durable commit per cosignature, each request in its
+//     own transaction, concurrently (the witness before group commit; issue 13's baseline);
+//   - "group": group commit (witness/group-commit.ts, the default): the state moves of
+//     requests that arrive while a commit is in flight share the next commit.
+// Reports, per mode, cosignatures/s, p50/p99 latency and the mean commit group size (from the
+// witness's /metrics), the medians of the runs, and the ratio group/each. The load average is
+// printed with them: the figures are only comparable within one run. Goal (issue 13): group
+// commit >= 2,000 cosignatures/s with p99 < 25 ms.
 
+import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
+import { formatAddCheckpoint } from "../core/witness-protocol.js";
 import { createTestDatabase } from "../test/helpers/db.js";
 import { freePort, spawnWitness } from "../test/helpers/process.js";
 import { TestLog, tempDir, witnessConfig, witnessKey } from "../test/witness/helpers.js";
-import { formatAddCheckpoint } from "../witness/witness.js";
 
 const { values } = parseArgs({
   options: {
@@ -31,15 +42,44 @@ const RUNS = Number(values.runs);
 // Requests in flight (default one per log). Fewer connections than logs measure latency without
 // queueing behind 50 concurrent requests; every request then goes to a free log.
 const CONNECTIONS = Math.min(Number(values.connections || LOGS), LOGS);
-const PER_LOG = Number(values.perLog || Math.ceil((2000 * SECONDS) / LOGS) + 40);
+const WARM_UP = 20;
+const PER_LOG = Number(values.perLog || Math.ceil((4000 * SECONDS) / LOGS) + WARM_UP + 20);
 
-useNativeEd25519();
+// Extra environment of the witness processes, e.g. BENCH_WITNESS_NODE_OPTIONS="--require ./p.cjs"
+// to load a profiler (node refuses --cpu-prof in NODE_OPTIONS).
+const WITNESS_ENV: Record<string, string> = process.env.BENCH_WITNESS_NODE_OPTIONS
+  ? { NODE_OPTIONS: process.env.BENCH_WITNESS_NODE_OPTIONS }
+  : {};
 
-async function prepare(run: number): Promise<{ logs: TestLog[]; bodies: string[][] }> {
+type Mode = "each" | "group";
+
+interface Result {
+  mode: Mode;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  meanGroup: number;
+  /** The witness process's CPU time (user + system) per cosignature, in microseconds. */
+  cpuMicros: number;
+}
+
+/** CPU seconds (user + system) a process used so far, from /proc (Linux); NaN elsewhere. */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    // utime and stime, fields 14 and 15 of stat(5), in clock ticks of 1/100 s.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function prepare(): Promise<{ logs: TestLog[]; bodies: string[][] }> {
   const logs: TestLog[] = [];
   const bodies: string[][] = [];
   for (let i = 0; i < LOGS; i++) {
-    const log = new TestLog(`bench.example/run${run}/log${i}`, 100 + i);
+    const log = new TestLog(`bench.example/log${i}`, 100 + i);
     const list: string[] = [];
     let old = 0;
     for (let j = 0; j < PER_LOG; j++) {
@@ -53,12 +93,7 @@ async function prepare(run: number): Promise<{ logs: TestLog[]; bodies: string[]
   return { logs, bodies };
 }
 
-async function runOnce(run: number) {
-  const t0 = performance.now();
-  const { logs, bodies } = await prepare(run);
-  process.stderr.write(
-    `run ${run}: prepared ${LOGS}x${PER_LOG} checkpoints in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
-  );
+async function measure(run: number, mode: Mode, logs: TestLog[], bodies: string[][]): Promise<Result> {
   const db = await createTestDatabase("witness_bench");
   const dir = tempDir();
   const cfg = witnessConfig({
@@ -68,7 +103,7 @@ async function runOnce(run: number) {
     databaseUrl: db.url,
     port: await freePort(),
   });
-  const w = await spawnWitness(dir, cfg);
+  const w = await spawnWitness(dir, { ...cfg, groupCommit: mode === "group" }, { env: WITNESS_ENV });
   // autocannon rather than fetch: the load generator shares the machine and must stay cheap.
   // A log is claimed by one connection per request (autocannon resets per-connection context
   // after each request, so claims live here) and its checkpoints go out in order.
@@ -99,23 +134,25 @@ async function runOnce(run: number) {
         next[log]!++;
         cosigned++;
       } else failed++;
-      free.push(log);
+      // A log whose prepared checkpoints ran out stays claimed (raise --perLog if it happens).
+      if (next[log]! < bodies[log]!.length) free.push(log);
     },
   };
-  process.stderr.write(`run ${run}: witness at ${w.url}\n`);
-  // Warm-up: the first 20 checkpoints of each log, sent in order, outside the measurement.
+  // Warm-up: the first checkpoints of each log, sent in order, outside the measurement.
   await Promise.all(
     bodies.map(async (list) => {
-      for (const body of list.slice(0, 20)) {
+      for (const body of list.slice(0, WARM_UP)) {
         const res = await fetch(`${w.url}/add-checkpoint`, { method: "POST", body });
         if (res.status !== 200) throw new Error(`warm-up: HTTP ${res.status}: ${await res.text()}`);
       }
     }),
   );
   for (let i = 0; i < LOGS; i++) {
-    next[i] = 20;
+    next[i] = WARM_UP;
     free.push(i);
   }
+  const before = histogramMeanParts(await (await fetch(`${w.url}/metrics`)).text());
+  const cpuBefore = cpuSeconds(w.child.pid);
   const result = await autocannon({
     url: w.url,
     connections: CONNECTIONS,
@@ -123,25 +160,72 @@ async function runOnce(run: number) {
     duration: SECONDS,
     requests: [request as never],
   });
+  const cpu = cpuSeconds(w.child.pid) - cpuBefore;
+  const after = histogramMeanParts(await (await fetch(`${w.url}/metrics`)).text());
   await w.stop();
   await db.drop();
-  const ok = cosigned;
-  const r = {
+  const groups = after.count - before.count;
+  const r: Result = {
+    mode,
     p50: result.latency.p50,
     p99: result.latency.p99,
-    perSecond: ok / result.duration,
-    requests: ok,
+    perSecond: cosigned / result.duration,
     errors: failed + result.errors,
+    // "each" commits every request alone.
+    meanGroup: mode === "each" ? 1 : groups > 0 ? (after.sum - before.sum) / groups : 0,
+    cpuMicros: (cpu / cosigned) * 1e6,
   };
   console.log(
-    `run ${run}: ${ok} cosignatures in ${result.duration.toFixed(1)} s = ${r.perSecond.toFixed(0)}/s, p50 ${r.p50} ms, p99 ${r.p99} ms, errors ${r.errors}, idle fillers ${fillers}`,
+    `run ${run} ${mode.padEnd(5)}: ${cosigned} cosignatures in ${result.duration.toFixed(1)} s = ${r.perSecond.toFixed(0)}/s, p50 ${r.p50} ms, p99 ${r.p99} ms, mean group ${r.meanGroup.toFixed(1)}, witness CPU ${r.cpuMicros.toFixed(0)} µs/cosignature, errors ${r.errors}, idle fillers ${fillers}, load ${loadavg()[0]!.toFixed(2)}`,
   );
   return r;
 }
 
-const results = [];
-for (let i = 0; i < RUNS; i++) results.push(await runOnce(i));
+/** _sum and _count of the witness's commit group histogram. */
+function histogramMeanParts(metrics: string): { sum: number; count: number } {
+  const pick = (suffix: string) =>
+    Number(new RegExp(`^witness_commit_group_size_${suffix} (\\S+)$`, "m").exec(metrics)?.[1] ?? 0);
+  return { sum: pick("sum"), count: pick("count") };
+}
+
+const t0 = performance.now();
+const { logs, bodies } = await prepare();
+process.stderr.write(
+  `prepared ${LOGS}x${PER_LOG} checkpoints in ${((performance.now() - t0) / 1000).toFixed(1)} s; load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}\n`,
+);
+const results: Result[] = [];
+for (let run = 0; run < RUNS; run++) {
+  // Alternating order, so a drift of the machine's speed during a run favours neither mode.
+  const modes: Mode[] = run % 2 === 0 ? ["each", "group"] : ["group", "each"];
+  for (const mode of modes) results.push(await measure(run, mode, logs, bodies));
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const summary = (mode: Mode) => {
+  const rs = results.filter((r) => r.mode === mode);
+  return {
+    perSecond: median(rs.map((r) => r.perSecond)),
+    p50: median(rs.map((r) => r.p50)),
+    p99: median(rs.map((r) => r.p99)),
+    meanGroup: median(rs.map((r) => r.meanGroup)),
+    cpuMicros: median(rs.map((r) => r.cpuMicros)),
+  };
+};
+const each = summary("each");
+const group = summary("group");
+const ratios = Array.from({ length: RUNS }, (_, run) => {
+  const [e, g] = (["each", "group"] as const).map(
+    (m) =>
+      results.find((r) => r.mode === m && results.indexOf(r) >= 2 * run && results.indexOf(r) < 2 * run + 2)!,
+  );
+  return g!.perSecond / e!.perSecond;
+});
 console.log(
-  `median of ${RUNS} runs, ${LOGS} logs, ${CONNECTIONS} in flight: p50 ${median(results.map((r) => r.p50)).toFixed(2)} ms, p99 ${median(results.map((r) => r.p99)).toFixed(2)} ms, ${median(results.map((r) => r.perSecond)).toFixed(0)} cosignatures/s`,
+  `median of ${RUNS} runs, ${LOGS} logs, ${CONNECTIONS} in flight, load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}:\n` +
+    `  ceiling, one durable commit per cosignature: ${each.perSecond.toFixed(0)} cosignatures/s, p50 ${each.p50} ms, p99 ${each.p99} ms, witness CPU ${each.cpuMicros.toFixed(0)} µs/cosignature\n` +
+    `  group commit: ${group.perSecond.toFixed(0)} cosignatures/s, p50 ${group.p50} ms, p99 ${group.p99} ms, mean group ${group.meanGroup.toFixed(1)}, witness CPU ${group.cpuMicros.toFixed(0)} µs/cosignature (${(1e6 / group.cpuMicros).toFixed(0)}/s per core)\n` +
+    `  ratio group/each: ${(group.perSecond / each.perSecond).toFixed(2)} (median of per-run ratios ${median(ratios).toFixed(2)}); goal >= 2,000/s with p99 < 25 ms: ${group.perSecond >= 2000 && group.p99 < 25 ? "met" : "not met"}`,
 );

@@ -71,6 +71,12 @@ export const witnessConfigSchema = z.object({
   /** Auditing: entries fetched and replayed per round (whole tiles of 256). */
   auditChunkEntries: int(256, 1 << 20).default(16_384),
   logLevel: z.enum(LOG_LEVELS).default("info"),
+  /**
+   * Commit the state of concurrent add-checkpoint requests together, one durable commit for a
+   * group (witness/group-commit.ts). false gives each request its own commit: only for
+   * measuring what group commit gains (bench/witness.ts).
+   */
+  groupCommit: yesNo.default(true),
 });
 
 export type WitnessConfig = z.infer<typeof witnessConfigSchema>;
@@ -84,6 +90,7 @@ const ENV: Record<string, keyof WitnessConfig> = {
   TRUSTLOG_WITNESS_DATA_DIR: "dataDir",
   TRUSTLOG_WITNESS_ALLOW_PGLITE: "allowPglite",
   TRUSTLOG_WITNESS_LOG_LEVEL: "logLevel",
+  TRUSTLOG_WITNESS_GROUP_COMMIT: "groupCommit",
 };
 
 /** Validates a configuration object. Throws CONFIG_INVALID naming each bad field. */

@@ -127,6 +127,7 @@ export async function startWitness(config: WitnessConfig, opts: StartOptions = {
       logger,
       metrics,
       auditors,
+      groupCommit: config.groupCommit,
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     });
     for (const l of audited) {

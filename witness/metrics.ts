@@ -13,6 +13,7 @@ export interface WitnessMetrics {
   gossip: Counter<"peer" | "result">;
   auditSize: Gauge<"origin">;
   auditEntries: Counter<"origin">;
+  commitGroup: Histogram;
 }
 
 export function createWitnessMetrics(): WitnessMetrics {
@@ -65,6 +66,12 @@ export function createWitnessMetrics(): WitnessMetrics {
       name: "witness_audit_entries_total",
       help: "auditing witness: entries replayed",
       labelNames: ["origin"],
+      registers: [registry],
+    }),
+    commitGroup: new Histogram({
+      name: "witness_commit_group_size",
+      help: "state moves (cosignatures) made durable by one commit (witness/group-commit.ts)",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
       registers: [registry],
     }),
   };

@@ -6,9 +6,9 @@
 // (size, root) the caller verified against, and never once the log is refused. Several witness
 // processes may share one database; the conditional UPDATE is what keeps them consistent.
 
-import { and, eq, gte, sql } from "drizzle-orm";
+import { and, eq, gte, type SQL, sql } from "drizzle-orm";
 import { EMPTY_ROOT } from "../core/merkle.js";
-import type { Database } from "../node/db.js";
+import type { Database, Drizzle } from "../node/db.js";
 import {
   type AnyEvidence,
   type AuditEntryProof,
@@ -17,6 +17,7 @@ import {
   isAuditEvidence,
 } from "./audit-evidence.js";
 import { type Evidence, evidenceFingerprint } from "./evidence.js";
+import type { StateMove } from "./group-commit.js";
 import { witnessAudit, witnessEvidence, witnessLogs } from "./schema.js";
 
 export interface LogState {
@@ -112,12 +113,7 @@ export class WitnessStore {
     to: { size: number; root: Uint8Array; note: string },
     opts: { audited?: boolean } = {},
   ): Promise<boolean> {
-    const cas = and(
-      eq(witnessLogs.origin, origin),
-      eq(witnessLogs.size, from.size),
-      eq(witnessLogs.root, from.root),
-      eq(witnessLogs.refused, false),
-    );
+    const cas = casOf(origin, from);
     if (!opts.audited) {
       const rows = await this.database.db
         .update(witnessLogs)
@@ -126,28 +122,35 @@ export class WitnessStore {
         .returning({ origin: witnessLogs.origin });
       return rows.length === 1;
     }
-    // An audited log: the caller audited [0, to.size). The audited size moves in the same
-    // transaction, and the cosigned state only moves if the audit row covers it, so the
-    // database itself never holds a cosigned size beyond the audited one.
+    return this.database.db.transaction((tx) => advanceAudited(tx, origin, cas, to));
+  }
+
+  /**
+   * Makes several moves (each one `advance`'s compare-and-swap) durable with one commit: the
+   * witness's group commit (witness/group-commit.ts). Moves run in the order given, so a later
+   * move of the same log sees the earlier one (and loses its swap if it started from the same
+   * state). Returns, for each move, whether its swap won; when it throws, nothing moved.
+   */
+  async advanceMany(moves: readonly StateMove[]): Promise<boolean[]> {
+    const plain: number[] = [];
+    const audited: number[] = [];
+    for (const [i, m] of moves.entries()) (m.audited ? audited : plain).push(i);
+    const rounds = roundsByOrigin(plain, moves);
+    // The common case, moves of distinct unaudited logs: one statement is its own transaction,
+    // one round trip and one commit, without BEGIN and COMMIT around it.
+    if (audited.length === 0 && rounds.length <= 1) {
+      const won =
+        rounds.length === 0 ? new Set<number>() : await casMany(this.database.db, rounds[0]!, moves);
+      return moves.map((_, i) => won.has(i));
+    }
     return this.database.db.transaction(async (tx) => {
-      await tx
-        .update(witnessAudit)
-        .set({
-          auditedRoot: sql`case when ${witnessAudit.auditedSize} < ${to.size} then ${to.root} else ${witnessAudit.auditedRoot} end`,
-          auditedSize: sql`greatest(${witnessAudit.auditedSize}, ${to.size})`,
-          updatedAt: sql`now()`,
-        })
-        .where(eq(witnessAudit.origin, origin));
-      const covered = tx
-        .select({ one: sql`1` })
-        .from(witnessAudit)
-        .where(and(eq(witnessAudit.origin, origin), gte(witnessAudit.auditedSize, to.size)));
-      const rows = await tx
-        .update(witnessLogs)
-        .set({ size: to.size, root: to.root, note: to.note, updatedAt: sql`now()` })
-        .where(and(cas, sql`exists (${covered})`))
-        .returning({ origin: witnessLogs.origin });
-      return rows.length === 1;
+      const results = moves.map(() => false);
+      for (const round of rounds) for (const i of await casMany(tx, round, moves)) results[i] = true;
+      for (const i of audited) {
+        const m = moves[i]!;
+        results[i] = await advanceAudited(tx, m.origin, casOf(m.origin, m.from), m.to);
+      }
+      return results;
     });
   }
 
@@ -221,4 +224,95 @@ export class WitnessStore {
       .where(eq(witnessEvidence.origin, origin));
     return rows.length > 0 && rows.every((r) => r.kind === "audit") ? "violation" : "equivocation";
   }
+}
+
+type Tx = Parameters<Parameters<Drizzle["transaction"]>[0]>[0];
+
+/** The compare-and-swap condition: the row is still exactly `from` and the log is not refused. */
+function casOf(origin: string, from: { size: number; root: Uint8Array }): SQL {
+  return and(
+    eq(witnessLogs.origin, origin),
+    eq(witnessLogs.size, from.size),
+    eq(witnessLogs.root, from.root),
+    eq(witnessLogs.refused, false),
+  )!;
+}
+
+/**
+ * An audited log's move: the caller audited [0, to.size). The audited size moves in the same
+ * transaction, and the cosigned state only moves if the audit row covers it, so the database
+ * itself never holds a cosigned size beyond the audited one.
+ */
+async function advanceAudited(
+  tx: Tx,
+  origin: string,
+  cas: SQL,
+  to: { size: number; root: Uint8Array; note: string },
+): Promise<boolean> {
+  await tx
+    .update(witnessAudit)
+    .set({
+      auditedRoot: sql`case when ${witnessAudit.auditedSize} < ${to.size} then ${to.root} else ${witnessAudit.auditedRoot} end`,
+      auditedSize: sql`greatest(${witnessAudit.auditedSize}, ${to.size})`,
+      updatedAt: sql`now()`,
+    })
+    .where(eq(witnessAudit.origin, origin));
+  const covered = tx
+    .select({ one: sql`1` })
+    .from(witnessAudit)
+    .where(and(eq(witnessAudit.origin, origin), gte(witnessAudit.auditedSize, to.size)));
+  const rows = await tx
+    .update(witnessLogs)
+    .set({ size: to.size, root: to.root, note: to.note, updatedAt: sql`now()` })
+    .where(and(cas, sql`exists (${covered})`))
+    .returning({ origin: witnessLogs.origin });
+  return rows.length === 1;
+}
+
+/**
+ * Splits move indices into rounds holding each origin at most once, in order: one UPDATE … FROM
+ * (VALUES …) moves a row at most once, so a second move of a log goes in the next round, where
+ * its swap sees the first.
+ */
+function roundsByOrigin(indices: readonly number[], moves: readonly StateMove[]): number[][] {
+  const rounds: number[][] = [];
+  const seen = new Map<string, number>();
+  for (const i of indices) {
+    const origin = moves[i]!.origin;
+    const r = (seen.get(origin) ?? -1) + 1;
+    seen.set(origin, r);
+    if (!rounds[r]) rounds[r] = [];
+    rounds[r]!.push(i);
+  }
+  return rounds;
+}
+
+/**
+ * The compare-and-swaps of moves of distinct logs in one statement; returns the indices of the
+ * moves whose swap won.
+ */
+async function casMany(
+  db: Drizzle | Tx,
+  indices: readonly number[],
+  moves: readonly StateMove[],
+): Promise<Set<number>> {
+  // In origin order, the order in which PostgreSQL usually locks the rows: two witness processes
+  // sharing the database then take their rows' locks in the same order instead of deadlocking.
+  const sorted = [...indices].sort((a, b) => (moves[a]!.origin < moves[b]!.origin ? -1 : 1));
+  const values = sql.join(
+    sorted.map((i) => {
+      const m = moves[i]!;
+      return sql`(${m.origin}::text, ${m.from.size}::bigint, ${m.from.root}::bytea, ${m.to.size}::bigint, ${m.to.root}::bytea, ${m.to.note}::text, ${i}::int)`;
+    }),
+    sql`, `,
+  );
+  const result: unknown = await (db as Drizzle).execute(sql`
+    update ${witnessLogs} as w
+    set size = v.new_size, root = v.new_root, note = v.note, updated_at = now()
+    from (values ${values}) as v(origin, old_size, old_root, new_size, new_root, note, i)
+    where w.origin = v.origin and w.size = v.old_size and w.root = v.old_root and not w.refused
+    returning v.i`);
+  // postgres-js answers an array of rows, PGlite an object holding them.
+  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { i: number }[];
+  return new Set(rows.map((r) => Number(r.i)));
 }

@@ -1,5 +1,6 @@
-// The C2SP tlog-witness request logic (c2sp.org/tlog-witness), apart from HTTP: witness/app.ts
-// maps the error codes below to statuses in one switch, and pull mode calls `add` directly.
+// The C2SP tlog-witness request logic (c2sp.org/tlog-witness), apart from HTTP and the wire
+// format (core/witness-protocol.ts): witness/app.ts maps the error codes below to statuses in one
+// switch, and pull mode calls `add` directly.
 //
 // The safety argument: a cosignature is only produced for a checkpoint that the log signed and
 // that is provably consistent with the (size, root) read from the store, and it only leaves
@@ -7,7 +8,7 @@
 // compare-and-swap. Concurrent requests, retries and crashes can therefore never get two
 // inconsistent checkpoints of one log cosigned.
 
-import { equalBytes, fromBase64, fromUtf8, parseDecimal, toBase64 } from "../core/bytes.js";
+import { equalBytes } from "../core/bytes.js";
 import { type Checkpoint, formatCheckpoint, parseCheckpoint } from "../core/checkpoint.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
 import { EMPTY_ROOT } from "../core/merkle.js";
@@ -20,10 +21,12 @@ import {
   parseNote,
 } from "../core/note.js";
 import { checkConsistency } from "../core/proof.js";
+import type { AddCheckpointRequest } from "../core/witness-protocol.js";
 import type { Logger } from "../node/log.js";
 import type { AnyEvidence } from "./audit-evidence.js";
 import type { LogAuditor } from "./auditor.js";
 import { sameSizeEvidence } from "./evidence.js";
+import { CommitEach, GroupCommit, type StateCommitter, type StateMove } from "./group-commit.js";
 import type { WitnessMetrics } from "./metrics.js";
 import type { LogState, WitnessStore } from "./store.js";
 
@@ -51,15 +54,6 @@ export const WITNESS_ERROR_CODES = [
   "AUDIT_SIZE_UNKNOWN",
 ] as const;
 
-export const MAX_PROOF_LINES = 63;
-
-export interface AddCheckpointRequest {
-  oldSize: number;
-  proof: Uint8Array[];
-  /** The signed checkpoint note, as received. */
-  note: string;
-}
-
 export interface WitnessedLog {
   origin: string;
   /** The log's key(s); any one valid signature is enough. */
@@ -81,51 +75,15 @@ export interface WitnessOptions {
   hooks?: WitnessHooks;
   /** Logs this witness audits (docs/witness.md): it cosigns only what their auditor replayed clean. */
   auditors?: ReadonlyMap<string, LogAuditor>;
+  /**
+   * Commit the state moves of concurrent requests together (witness/group-commit.ts; default
+   * true). false commits each in its own transaction: the bench's baseline.
+   */
+  groupCommit?: boolean;
 }
 
 function bad(message: string): TrustlogError {
   return new TrustlogError("BAD_REQUEST", message);
-}
-
-/**
- * Parses an add-checkpoint body: `old <size>\n`, up to 63 base64 proof lines, an empty line,
- * then the signed checkpoint. Throws BAD_REQUEST. The body is attacker-controlled.
- */
-export function parseAddCheckpoint(body: Uint8Array | string): AddCheckpointRequest {
-  let text: string;
-  if (typeof body === "string") text = body;
-  else {
-    try {
-      text = fromUtf8(body);
-    } catch {
-      throw bad("body is not UTF-8");
-    }
-  }
-  const split = text.indexOf("\n\n");
-  if (split < 0) throw bad("body has no empty line before the checkpoint");
-  const head = text.slice(0, split).split("\n");
-  const first = head[0]!;
-  if (!first.startsWith("old ")) throw bad('body must start with "old <size>"');
-  const oldSize = parseDecimal(first.slice(4));
-  if (oldSize === undefined) throw bad("old size is not a canonical decimal");
-  const proofLines = head.slice(1);
-  if (proofLines.length > MAX_PROOF_LINES) throw bad(`more than ${MAX_PROOF_LINES} proof lines`);
-  const proof = proofLines.map((line) => {
-    let h: Uint8Array;
-    try {
-      h = fromBase64(line);
-    } catch {
-      throw bad("proof line is not base64");
-    }
-    if (h.length !== 32) throw bad("proof hash is not 32 bytes");
-    return h;
-  });
-  return { oldSize, proof, note: text.slice(split + 2) };
-}
-
-/** Formats an add-checkpoint body (what a log sends). */
-export function formatAddCheckpoint(oldSize: number, proof: readonly Uint8Array[], note: string): string {
-  return `old ${oldSize}\n${proof.map((h) => `${toBase64(h)}\n`).join("")}\n${note}`;
 }
 
 export class Witness {
@@ -138,6 +96,8 @@ export class Witness {
   private readonly auditors: ReadonlyMap<string, LogAuditor>;
   /** Last state seen per origin, to skip a read on the common path (see `add`). */
   private readonly cache = new Map<string, LogState>();
+  /** Where every state move goes: the only way a cosignature's state becomes durable. */
+  readonly committer: StateCommitter;
 
   constructor(opts: WitnessOptions) {
     this.signer = opts.signer;
@@ -147,6 +107,10 @@ export class Witness {
     this.metrics = opts.metrics;
     this.hooks = opts.hooks ?? {};
     this.auditors = opts.auditors ?? new Map();
+    this.committer =
+      opts.groupCommit === false
+        ? new CommitEach(this.store)
+        : new GroupCommit(this.store, { onGroup: (n) => this.metrics.commitGroup.observe(n) });
   }
 
   /** The auditor of an audited log (undefined for logs only witnessed). */
@@ -228,7 +192,12 @@ export class Witness {
       if (auditor && cp.size > auditor.committedSize) {
         await auditor.require(cp, logNote(parsed.body, logLines));
         if (
-          !(await this.store.advance(origin, state, { ...state, note: state.note ?? "" }, { audited: true }))
+          !(await this.commit({
+            origin,
+            from: state,
+            to: { ...state, note: state.note ?? "" },
+            audited: true,
+          }))
         )
           throw sizeMismatch((await this.store.get(origin))?.size ?? state.size);
         auditor.cosigned(cp.size);
@@ -252,7 +221,12 @@ export class Witness {
     const note = formatNote(formatCheckpoint(cp), [...logLines, line]);
     await this.hooks.beforeUpdate?.(origin);
     if (
-      await this.store.advance(origin, state, { size: cp.size, root: cp.root, note }, { audited: !!auditor })
+      await this.commit({
+        origin,
+        from: state,
+        to: { size: cp.size, root: cp.root, note },
+        audited: !!auditor,
+      })
     ) {
       this.cache.set(origin, { origin, size: cp.size, root: cp.root, note, refused: false });
       auditor?.cosigned(cp.size);
@@ -268,6 +242,20 @@ export class Witness {
     }
     if (now.size !== req.oldSize) throw sizeMismatch(now.size);
     throw await this.refusal(origin);
+  }
+
+  /**
+   * Makes a state move durable (true) or reports that its swap lost (false). When the commit
+   * fails the cached state of the log is dropped: the move may or may not have reached the
+   * database, so the next request reads it.
+   */
+  private async commit(move: StateMove): Promise<boolean> {
+    try {
+      return await this.committer.commit(move);
+    } catch (e) {
+      this.cache.delete(move.origin);
+      throw e;
+    }
   }
 
   /** LOG_VIOLATION when only audit evidence refuses the log, else LOG_EQUIVOCATED. */
