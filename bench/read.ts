@@ -8,10 +8,16 @@
 // batches of 5,000 pre-signed invites), which is much faster than HTTP and writes exactly what
 // the server would. With --keep the seeded database (and its key) is kept and reused by the
 // next run with the same --leaves.
+//
+// The ceiling: a bare `node:http` server in a child process (so that it does not share this
+// process's event loop with autocannon, as the log server does not) answering every request
+// with the same 8 KiB full tile, measured with the same autocannon settings right after each
+// run. Each scenario prints its median req/s, p50/p99, the ceiling's median and their ratio.
 
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
@@ -22,7 +28,6 @@ import { parseEnvelope } from "../core/event.js";
 import { accountInvite, orgCreate, sealEvent } from "../core/event-build.js";
 import { formatTileIndex, TILE_WIDTH } from "../core/tile-paths.js";
 import { openDatabase, runMigrations } from "../node/db.js";
-import { useNativeEd25519 } from "../node/ed25519-native.js";
 import { readSignerKey, writeNewSignerKey } from "../server/keys.js";
 import { SERVER_MIGRATIONS } from "../server/main.js";
 import { Sequencer } from "../server/sequencer.js";
@@ -50,8 +55,6 @@ const { values: args } = parseArgs({
 const LEAVES = Number(args.leaves);
 const ORIGIN = "bench.trustlog.example/log";
 const CHUNK = 5000;
-
-useNativeEd25519();
 
 const base = new URL(args["database-url"]!);
 const dbName = `bench_read_${LEAVES}`;
@@ -87,6 +90,10 @@ async function seed(): Promise<void> {
       batchDelayMs: 0,
       queueLimit: 4 * CHUNK,
       skewSeconds: 86_400 * 365,
+      // Every account the seed creates stays cached: the default bound (200,000 records) is
+      // crossed after 200,000 invites, and the sequencer then refused the next batch with
+      // ORG_UNKNOWN (seen 2026-12-07 at 250,000 leaves; reported in issue 13's notes).
+      stateCacheSize: LEAVES + 1000,
     });
     await seq.start();
     return seq;
@@ -157,6 +164,7 @@ function serverCpuMs(pid: number | undefined): number | undefined {
 
 interface Measured {
   rps: number;
+  p50: number;
   p99: number;
   /** The server's own CPU time per answered request, in microseconds. */
   serverUs: number | undefined;
@@ -187,7 +195,38 @@ async function measure(url: string, name: string, path: () => string, pid?: numb
     cpu0 !== undefined && cpu1 !== undefined
       ? ((cpu1 - cpu0) * 1000) / Math.max(1, result.requests.total)
       : undefined;
-  return { rps: result.requests.average, p99: result.latency.p99, serverUs, clientUs };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    serverUs,
+    clientUs,
+  };
+}
+
+// The ceiling's server: as little per request as node:http allows, the body prebuilt.
+const BARE_SERVER = `
+const http = require("node:http");
+const body = require("node:fs").readFileSync(process.argv[1]);
+const headers = { "Content-Type": "application/octet-stream", "Content-Length": body.length };
+const server = http.createServer((req, res) => { res.writeHead(200, headers); res.end(body); });
+server.keepAliveTimeout = 65000;
+server.listen(0, "127.0.0.1", () => console.log(server.address().port));
+`;
+
+/** Starts the bare server in a child process serving `body`; resolves once it listens. */
+async function startBareServer(body: Uint8Array): Promise<{ url: string; pid: number; stop: () => void }> {
+  const bodyFile = join(dir, "bare-body.bin");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(bodyFile, body);
+  const child = spawn(process.execPath, ["-e", BARE_SERVER, bodyFile], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`bare server exited with ${code}`)));
+    child.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
+  });
+  return { url: `http://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
 }
 
 if (!args.url) await seed();
@@ -218,34 +257,67 @@ try {
     `tree of ${size} leaves, ${fullTiles} full level-0 tiles; ${args.connections} connections, ${args.duration} s per run`,
   );
   const rnd = (n: number) => Math.floor(Math.random() * n);
-  const scenarios: [string, () => string][] = [
-    ["full tiles", () => `/tile/0/${formatTileIndex(rnd(fullTiles))}`],
-    ["inclusion proofs", () => `/v1/proof/inclusion?index=${rnd(size)}&size=${size}`],
+  let next = 0;
+  // [name, path of a measured request, path of a warm-up request]: the warm-up walks every
+  // level-0 tile in turn, so that the measured runs find every cache warm, however large the tree.
+  const scenarios: [string, () => string, () => string][] = [
+    [
+      "full tiles",
+      () => `/tile/0/${formatTileIndex(rnd(fullTiles))}`,
+      () => `/tile/0/${formatTileIndex(next++ % fullTiles)}`,
+    ],
+    [
+      "inclusion proofs",
+      () => `/v1/proof/inclusion?index=${rnd(size)}&size=${size}`,
+      () => `/v1/proof/inclusion?index=${(next++ * TILE_WIDTH) % size}&size=${size}`,
+    ],
   ];
+
   const wanted = args.scenarios!.split(",");
-  for (const [name, path] of scenarios.filter(([n]) => wanted.includes(n.split(" ")[1]!))) {
-    await measure(log.url, name, path); // warm-up: fills the tile cache
-    const runs = [];
-    for (let i = 0; i < Number(args.runs); i++) {
-      const r = await measure(log.url, name, path, log.child.pid);
-      runs.push(r);
-      const cpu =
-        (r.serverUs === undefined ? "" : `, server CPU ${r.serverUs.toFixed(0)} µs/request`) +
-        `, client CPU ${r.clientUs.toFixed(0)} µs/request`;
-      console.log(`  ${name} run ${i + 1}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99} ms${cpu}`);
+  // The ceiling serves the very bytes of a full tile the log serves.
+  const tileBody = new Uint8Array(
+    await (await fetch(`${log.url}/tile/0/${formatTileIndex(0)}`)).arrayBuffer(),
+  );
+  if (tileBody.length !== TILE_WIDTH * 32) throw new Error(`tile 0/000 is ${tileBody.length} bytes`);
+  const bare = await startBareServer(tileBody);
+  console.log(
+    `load average before: ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(", ")}`,
+  );
+  try {
+    for (const [name, path, warm] of scenarios.filter(([n]) => wanted.includes(n.split(" ")[1]!))) {
+      await measure(log.url, name, warm); // warm-up: fills the caches
+      await measure(bare.url, "ceiling", () => "/");
+      const runs: Measured[] = [];
+      const ceilings: Measured[] = [];
+      const ratios: number[] = [];
+      for (let i = 0; i < Number(args.runs); i++) {
+        const r = await measure(log.url, name, path, log.child.pid);
+        const c = await measure(bare.url, "ceiling", () => "/", bare.pid);
+        runs.push(r);
+        ceilings.push(c);
+        ratios.push(r.rps / c.rps);
+        const cpu =
+          (r.serverUs === undefined ? "" : `, server CPU ${r.serverUs.toFixed(0)} µs/request`) +
+          `, client CPU ${r.clientUs.toFixed(0)} µs/request`;
+        console.log(
+          `  ${name} run ${i + 1}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms${cpu}; ` +
+            `ceiling ${c.rps.toFixed(0)} req/s (p99 ${c.p99} ms, server CPU ${c.serverUs?.toFixed(0)} µs/request), ` +
+            `ratio ${(r.rps / c.rps).toFixed(2)}`,
+        );
+      }
+      const med = (xs: number[]) => pct(xs, 50);
+      console.log(
+        `${name} median of ${runs.length}: ${med(runs.map((r) => r.rps)).toFixed(0)} req/s, ` +
+          `p50 ${med(runs.map((r) => r.p50))} ms, p99 ${med(runs.map((r) => r.p99))} ms, ` +
+          `server CPU ${med(runs.map((r) => r.serverUs ?? Number.NaN)).toFixed(0)} µs/request; ` +
+          `ceiling ${med(ceilings.map((c) => c.rps)).toFixed(0)} req/s; ratio ${med(ratios).toFixed(2)} ` +
+          `(load average ${loadavg()[0]!.toFixed(2)})`,
+      );
     }
-    console.log(
-      `${name} median: ${pct(
-        runs.map((r) => r.rps),
-        50,
-      ).toFixed(0)} req/s, p99 ${pct(
-        runs.map((r) => r.p99),
-        50,
-      )} ms, server CPU ${pct(
-        runs.map((r) => r.serverUs ?? Number.NaN),
-        50,
-      ).toFixed(0)} µs/request`,
-    );
+  } finally {
+    bare.stop();
   }
 } finally {
   await log.stop();

@@ -4,9 +4,10 @@
 // public yet: it is answered as if absent.
 
 import { Hono } from "hono";
+import type { ConsistencyProofAnswer, InclusionProofAnswer } from "../../core/api-types.js";
 import { toBase64 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
-import { proveConsistency, proveInclusion } from "../../core/proof.js";
+import { consistencyProofRanges, inclusionProofRanges } from "../../core/proof.js";
 import type { AppDeps } from "../app.js";
 import { decimal, hash32 } from "./params.js";
 
@@ -43,8 +44,14 @@ export function proofRoutes(deps: AppDeps): Hono {
     if (index >= size) {
       throw new TrustlogError("OUT_OF_RANGE", `entry ${index} is not in the tree of size ${size}`);
     }
-    const hashes = await proveInclusion(index, size, deps.store.hashReader(size));
-    return c.json({ index, size, leafHash: toBase64(leafHash), hashes: hashes.map(toBase64) });
+    const hashes = await deps.store.rangeHashes(inclusionProofRanges(index, size), size);
+    const answer: InclusionProofAnswer = {
+      index,
+      size,
+      leafHash: toBase64(leafHash),
+      hashes: hashes.map(toBase64),
+    };
+    return c.json(answer);
   });
 
   app.get("/v1/proof/consistency", async (c) => {
@@ -55,8 +62,9 @@ export function proofRoutes(deps: AppDeps): Hono {
       throw new TrustlogError("OUT_OF_RANGE", `size ${to} is beyond the latest checkpoint (${latest})`);
     }
     if (from > to) throw new TrustlogError("OUT_OF_RANGE", `from (${from}) is larger than to (${to})`);
-    const hashes = await proveConsistency(from, to, deps.store.hashReader(to));
-    return c.json({ from, to, hashes: hashes.map(toBase64) });
+    const hashes = await deps.store.rangeHashes(consistencyProofRanges(from, to), to);
+    const answer: ConsistencyProofAnswer = { from, to, hashes: hashes.map(toBase64) };
+    return c.json(answer);
   });
 
   return app;

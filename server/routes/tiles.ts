@@ -1,15 +1,17 @@
 // The C2SP tlog-tiles read API: /checkpoint, hash tiles and entry bundles. Everything here can
 // sit behind a CDN or be mirrored to a static store: a tile path names bytes that never change,
-// so they are cached forever; only /checkpoint moves.
+// so they are cached forever; only /checkpoint moves. A full tile's answer is also kept in
+// memory and served again before the app runs (server/immutable-responses.ts): what this route
+// marks IMMUTABLE must be exactly what may be kept, a full tile within the published tree.
 
 import { Hono } from "hono";
 import { encodeEntryBundle } from "../../core/entry-bundle.js";
 import { TrustlogError } from "../../core/errors.js";
 import { parseTilePath, TILE_WIDTH } from "../../core/tile-paths.js";
 import type { AppDeps } from "../app.js";
+import { IMMUTABLE } from "../immutable-responses.js";
 
 const HASH = 32;
-const IMMUTABLE = "public, max-age=31536000, immutable";
 
 export function tileRoutes(deps: AppDeps): Hono {
   const app = new Hono();

@@ -11,7 +11,7 @@ import { TrustlogError } from "../../core/errors.js";
 import { ORG_EVENT_TYPES } from "../../core/event.js";
 import { AUTHORITY_EVENT_TYPES } from "../../core/index-entries.js";
 import { Lru } from "../../core/lru.js";
-import type { HashReader } from "../../core/merkle.js";
+import { type HashReader, type LeafRange, log2Floor, pow2, subtreeHashes } from "../../core/merkle.js";
 import type { AccountState, Grant, OrgState } from "../../core/state.js";
 import { FULL_TILE_BYTES, type TileId } from "../../core/tile-paths.js";
 import { TileCache, tileHashReader } from "../../core/tile-reader.js";
@@ -61,6 +61,12 @@ export interface LogStoreOptions {
 
 const HASH = 32;
 
+/** Whether leaves [lo, hi) form one node of the tree (a perfect, aligned subtree). */
+const isNode = (lo: number, hi: number) => {
+  const n = hi - lo;
+  return n > 0 && pow2(log2Floor(n)) === n && lo % n === 0;
+};
+
 /** A served checkpoint carries at most this many signatures (the log's and cosignatures). */
 export const MAX_CHECKPOINT_SIGNATURES = 16;
 
@@ -78,6 +84,13 @@ export class LogStore {
    * at any one width never changes once committed, so no entry ever goes stale.
    */
   private proofTiles: TileCache;
+  /**
+   * Hashes of leaf ranges that are not one node (the right edge of a tree whose size is not a
+   * power of two), by `lo:hi`: each is folded from several nodes, and nearly every proof against
+   * the latest tree carries one, the same few for every index. The hash of committed leaves
+   * never changes.
+   */
+  private edgeHashes = new Lru<string, Uint8Array>(1024);
   /** The index of chain heads as of recent checkpoints (lookup proofs). */
   readonly chainIndex: ChainIndexCache;
 
@@ -208,6 +221,7 @@ export class LogStore {
   dropTileCache(): void {
     this.tileBytes.clear();
     this.proofTiles = new TileCache(this.opts.tileCacheSize ?? 8192);
+    this.edgeHashes = new Lru(1024);
   }
 
   /** Tile `t` at exactly its width, from the bytes cache or the database. */
@@ -232,6 +246,32 @@ export class LogStore {
    */
   hashReader(size: number): HashReader {
     return tileHashReader(this.tileAtWidth, size, this.proofTiles);
+  }
+
+  /**
+   * The hashes of leaf ranges of the tree of `size` leaves (what a proof is made of, e.g.
+   * core/proof.ts inclusionProofRanges), through the shared tile cache; a range that is not one
+   * node is folded once and kept.
+   */
+  async rangeHashes(ranges: readonly LeafRange[], size: number): Promise<Uint8Array[]> {
+    const out: Uint8Array[] = new Array(ranges.length);
+    const todo: number[] = [];
+    ranges.forEach(([lo, hi], i) => {
+      const kept = isNode(lo, hi) ? undefined : this.edgeHashes.get(`${lo}:${hi}`);
+      if (kept) out[i] = kept;
+      else todo.push(i);
+    });
+    if (todo.length === 0) return out;
+    const hashes = await subtreeHashes(
+      todo.map((i) => ranges[i]!),
+      this.hashReader(size),
+    );
+    todo.forEach((i, k) => {
+      const [lo, hi] = ranges[i]!;
+      out[i] = hashes[k]!;
+      if (!isNode(lo, hi)) this.edgeHashes.set(`${lo}:${hi}`, hashes[k]!);
+    });
+    return out;
   }
 
   /** Canonical envelopes of entries [start, start+count), in order (fewer past the end). */
