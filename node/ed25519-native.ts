@@ -5,7 +5,7 @@
 // than the native verification itself.
 
 import { createPrivateKey, createPublicKey, type KeyObject, sign, verify } from "node:crypto";
-import { type Ed25519, setEd25519 } from "../core/ed25519.js";
+import type { Ed25519 } from "../core/ed25519.js";
 import { TrustlogError } from "../core/errors.js";
 import { Lru } from "../core/lru.js";
 
@@ -77,8 +77,12 @@ function cached(cache: Lru<string, KeyObject>, key: string, make: () => KeyObjec
 }
 
 function publicKeyObject(pub: Uint8Array): KeyObject {
-  return cached(publicKeys, Buffer.from(pub).toString("latin1"), () =>
-    createPublicKey({ key: Buffer.concat([SPKI_PREFIX, pub]), format: "der", type: "spki" }),
+  // From a JWK, not SPKI DER: Node imports an OKP JWK with EVP_PKEY_new_raw_public_key, while
+  // DER goes through OpenSSL 3's decoder framework, which costs more than the verification
+  // itself; the write path sees mostly new account keys, so import cost matters (issue 13).
+  const b = Buffer.from(pub);
+  return cached(publicKeys, b.toString("latin1"), () =>
+    createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: b.toString("base64url") }, format: "jwk" }),
   );
 }
 
@@ -114,12 +118,3 @@ export const nativeEd25519: Ed25519 = {
 
 /** This module's back end, under the name every "#ed25519" target exports. */
 export const backend: Ed25519 = nativeEd25519;
-
-/**
- * Installs the native back end for the whole process. Under Node it is already the default
- * ("#ed25519" resolves here under the "node" condition), so this only undoes a setEd25519
- * override; kept for the callers (tests, benches) written before the conditional import.
- */
-export function useNativeEd25519(): void {
-  setEd25519(nativeEd25519);
-}

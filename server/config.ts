@@ -1,6 +1,7 @@
 // The log server's configuration: read once from the environment and the command line (flags
 // win), validated here, then passed down as a typed object. Nothing else reads process.env.
 
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
 import { TrustlogError } from "../core/errors.js";
@@ -82,8 +83,8 @@ export const serverConfigSchema = z
     witnesses: z.array(witnessSchema).max(15).default([]),
     /** How many witness cosignatures clients should require (published in /v1/log). */
     quorum: int(0, 15).default(0),
-    /** Threads that check envelope signatures before queueing (0: on the event loop). */
-    verifyThreads: int(0, 64).default(1),
+    /** Threads that check envelope signatures before queueing (0: on the event loop; default one per core). */
+    verifyThreads: int(0, 64).default(availableParallelism()),
     /** Publish only checkpoints cosigned by this many witnesses (0: publish at once). */
     publishQuorum: int(0, 15).default(0),
     /** Re-submit the latest checkpoint to the witnesses this often while idle (0: never). */

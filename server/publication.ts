@@ -35,6 +35,11 @@ export class Publication {
   readonly collector: WitnessCollector | undefined;
   private timer: ReturnType<typeof setInterval> | undefined;
   private readonly waiters = new Set<() => void>();
+  /** Proofs being gathered for one answer size (prove). */
+  private readonly proving = new Map<
+    number,
+    { wanted: Set<number>; proofs: Promise<Map<number, Uint8Array[]>> }
+  >();
 
   constructor(private readonly opts: PublicationOptions) {
     if (opts.witnesses.length > 0) {
@@ -98,16 +103,38 @@ export class Publication {
         );
     }
     const ok = results.filter((r): r is Exclude<SubmitResult, { error: unknown }> => !("error" in r));
-    const proofs = await proveInclusions(
+    const proofs = await this.prove(
       ok.map((r) => r.index),
       answer.size,
-      this.opts.store.hashReader(answer.size),
     );
     return results.map((r) =>
       "error" in r
         ? r
         : { ...r, checkpoint: answer.note, treeSize: answer.size, inclusion: proofs.get(r.index)! },
     );
+  }
+
+  /**
+   * Inclusion proofs against the tree of `size`, made together for every request answered at
+   * that size in the same turn of the event loop: a batch's waiters are all answered at once, and
+   * one proveInclusions over all their indices reads and hashes each shared node once instead of
+   * once a request (with single-event requests, that hashing was the write path's largest cost
+   * on the event loop: issue 13's profile).
+   */
+  private prove(indices: readonly number[], size: number): Promise<Map<number, Uint8Array[]>> {
+    let group = this.proving.get(size);
+    if (!group) {
+      const wanted = new Set<number>();
+      const proofs = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        // Requests arriving from here on start a group of their own.
+        this.proving.delete(size);
+        return proveInclusions([...wanted], size, this.opts.store.hashReader(size));
+      });
+      group = { wanted, proofs };
+      this.proving.set(size, group);
+    }
+    for (const i of indices) group.wanted.add(i);
+    return group.proofs;
   }
 
   /** The first checkpoint of at least `need` leaves with k cosignatures, within quorumWaitMs. */

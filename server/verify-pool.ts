@@ -1,32 +1,64 @@
 // Signature verification off the event loop. Verifying an envelope's Ed25519 signatures is the
-// largest single cost of POST /v1/events (about 0.2 ms an event with node:crypto, a third of
-// the request's CPU time), and it needs nothing but the envelope, so a worker thread does it
-// while the main thread parses, sequences and answers: on a 2-core machine the second core
-// verifies. The worker runs the very same core checkSignatures with the native back end, on
-// the canonical leaf bytes the main thread parsed (so it checks exactly what will be logged).
+// largest single cost of POST /v1/events, and it needs nothing but the signed bytes, the keys
+// and the signatures, so worker threads do it while the main thread parses, sequences and
+// answers. By default there is one worker per core (os.availableParallelism): verification is
+// most of the write path's CPU, and the workers, the event loop and PostgreSQL share the cores.
+//
+// A job carries only what a verification needs (issue 13): per envelope, the signed message
+// (the canonical event, a slice of the leaf the route already made: no second parse on the
+// worker) and each signature's key and signature bytes. The worker answers, per envelope, the
+// position of the first signature that fails, or -1; the main thread turns that into the same
+// error core checkSignatures throws. Raw leaves (`verify`) are still accepted, for callers
+// without a parsed envelope: the worker parses them and runs core checkSignatures, as before.
 //
 // Nothing here changes what is accepted: a batch is checked in full before it is queued, as
-// before. If the worker cannot start or dies, verification falls back to the event loop.
+// before. If a worker cannot start or dies, verification falls back to the event loop.
 
 import { createRequire } from "node:module";
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { concat } from "../core/bytes.js";
+import { ed25519 } from "../core/ed25519.js";
 import { type ErrorCode, TrustlogError } from "../core/errors.js";
-import { checkSignatures, parseEnvelope } from "../core/event.js";
+import {
+  checkSignatures,
+  type Envelope,
+  eventSigningBytes,
+  type ParsedEnvelope,
+  parseEnvelope,
+} from "../core/event.js";
 
-/** What the worker answers per leaf: null when every signature verifies. */
-type Verdict = { code: ErrorCode; message: string; details?: Record<string, unknown> } | null;
+const KEY_BYTES = 32;
+const SIG_BYTES = 64;
 
-interface Job {
+/** What one envelope's verification needs; `sigs` is every (key, signature) pair, in order. */
+interface SigJob {
+  message: Uint8Array;
+  keys: Uint8Array[];
+  sigs: Uint8Array[];
+}
+
+/** A batch of SigJobs in one transferable buffer: per job, the message then key‖sig pairs. */
+interface WireJob {
   id: number;
-  /** The leaves, concatenated (transferred, not copied). */
+  bytes: Uint8Array;
+  messageLengths: number[];
+  sigCounts: number[];
+}
+
+/** Raw leaves, concatenated: parsed and checked on the worker (`verify`). */
+interface LeafJob {
+  id: number;
   bytes: Uint8Array;
   lengths: number[];
 }
 
-function verifyLeaf(leaf: Uint8Array): Verdict {
+/** What the worker answers per raw leaf: null when every signature verifies. */
+type Verdict = { code: ErrorCode; message: string; details?: Record<string, unknown> } | null;
+
+function leafVerdict(leaf: Uint8Array): Verdict {
   try {
     checkSignatures(parseEnvelope(leaf).envelope);
     return null;
@@ -34,6 +66,17 @@ function verifyLeaf(leaf: Uint8Array): Verdict {
     if (e instanceof TrustlogError) return { code: e.code, message: e.message, details: e.details };
     return { code: "INTERNAL", message: String(e) };
   }
+}
+
+function fromVerdict(v: Verdict): TrustlogError | undefined {
+  return v === null ? undefined : new TrustlogError(v.code, v.message, v.details);
+}
+
+/** Position of the first signature of `job` that does not verify, or -1. */
+function firstBad(message: Uint8Array, keys: readonly Uint8Array[], sigs: readonly Uint8Array[]): number {
+  const e = ed25519();
+  for (let i = 0; i < sigs.length; i++) if (!e.verify(sigs[i]!, message, keys[i]!)) return i;
+  return -1;
 }
 
 // Worker side: started by VerifyPool below with this very module as its entry point.
@@ -44,33 +87,145 @@ if (
 ) {
   // Ed25519 is node:crypto's here as on the main thread: "#ed25519" resolves under "node".
   const port = parentPort;
-  port.on("message", (job: Job) => {
-    const out: Verdict[] = [];
-    let o = 0;
-    for (const n of job.lengths) {
-      out.push(verifyLeaf(job.bytes.subarray(o, o + n)));
-      o += n;
+  port.on("message", (job: WireJob | LeafJob) => {
+    if ("lengths" in job) {
+      const verdicts: Verdict[] = [];
+      let o = 0;
+      for (const n of job.lengths) {
+        verdicts.push(leafVerdict(job.bytes.subarray(o, o + n)));
+        o += n;
+      }
+      port.postMessage({ id: job.id, verdicts });
+      return;
     }
-    port.postMessage({ id: job.id, out });
+    const out = new Int32Array(job.messageLengths.length);
+    let o = 0;
+    for (let j = 0; j < out.length; j++) {
+      const message = job.bytes.subarray(o, o + job.messageLengths[j]!);
+      o += message.length;
+      const keys: Uint8Array[] = [];
+      const sigs: Uint8Array[] = [];
+      for (let s = 0; s < job.sigCounts[j]!; s++) {
+        keys.push(job.bytes.subarray(o, o + KEY_BYTES));
+        sigs.push(job.bytes.subarray(o + KEY_BYTES, o + KEY_BYTES + SIG_BYTES));
+        o += KEY_BYTES + SIG_BYTES;
+      }
+      out[j] = firstBad(message, keys, sigs);
+    }
+    port.postMessage({ id: job.id, out }, [out.buffer]);
   });
 }
 
-/** Verifies envelopes' signatures: a worker thread when possible, else the event loop. */
+// The canonical envelope is {"event":<canonical event>,"sigs":[...]} (JCS sorts "event" before
+// "sigs"), so the signed bytes, the canonical event, are a slice of the leaf: from after the
+// prefix to the last `,"sigs":[` (the signature objects after it hold only base64 strings, so
+// the sequence cannot occur there; inside the event a quote is always escaped or structural).
+const LEAF_PREFIX = new TextEncoder().encode('{"event":');
+const SIGS_MARK = new TextEncoder().encode(',"sigs":[');
+
+function lastIndexOf(hay: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = hay.length - needle.length; i >= 0; i--) {
+    for (let k = 0; k < needle.length; k++) if (hay[i + k] !== needle[k]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** The bytes the envelope's signatures cover (core eventSigningBytes), without re-encoding. */
+export function signedBytes(p: ParsedEnvelope): Uint8Array {
+  const leaf = p.leaf;
+  let prefixed = leaf.length > LEAF_PREFIX.length;
+  for (let k = 0; prefixed && k < LEAF_PREFIX.length; k++) prefixed = leaf[k] === LEAF_PREFIX[k];
+  const end = prefixed ? lastIndexOf(leaf, SIGS_MARK) : -1;
+  return end > LEAF_PREFIX.length
+    ? leaf.subarray(LEAF_PREFIX.length, end)
+    : eventSigningBytes(p.envelope.event);
+}
+
+/**
+ * The job for one parsed envelope, or the error core checkSignatures would throw before any
+ * verification (a key repeated: parseEnvelope already refuses that, checked again as cheaply).
+ * Signatures after a repeated key are not sent: checkSignatures stops there.
+ */
+function toJob(p: ParsedEnvelope): { job: SigJob; repeatedAt: number } {
+  const seen = new Set<string>();
+  const keys: Uint8Array[] = [];
+  const sigs: Uint8Array[] = [];
+  let repeatedAt = -1;
+  for (const s of p.envelope.sigs) {
+    if (seen.has(s.key)) {
+      repeatedAt = keys.length;
+      break;
+    }
+    seen.add(s.key);
+    // parseEnvelope checked both are canonical base64 of the right length.
+    keys.push(new Uint8Array(Buffer.from(s.key, "base64")));
+    sigs.push(new Uint8Array(Buffer.from(s.sig, "base64")));
+  }
+  return { job: { message: signedBytes(p), keys, sigs }, repeatedAt };
+}
+
+/** The error for an envelope whose signature `bad` failed (-1: none) or key repeated. */
+function verdict(env: Envelope, bad: number, repeatedAt: number): TrustlogError | undefined {
+  if (bad >= 0) {
+    const key = env.sigs[bad]!.key;
+    return new TrustlogError("SIG_INVALID", `signature by ${key} does not verify`, { key });
+  }
+  if (repeatedAt >= 0) {
+    const key = env.sigs[repeatedAt]!.key;
+    return new TrustlogError("MALFORMED", `sigs: key ${key} appears twice`);
+  }
+  return undefined;
+}
+
+/** Verifies envelopes' signatures: worker threads when possible, else the event loop. */
 export interface SignatureVerifier {
-  /** One entry per leaf: undefined when every signature verifies, else the error. */
+  /** One entry per envelope: undefined when every signature verifies, else the error. */
+  verifyParsed(envelopes: readonly ParsedEnvelope[]): Promise<(TrustlogError | undefined)[]>;
+  /** The same for raw leaves, parsed first (a leaf that does not parse gets its parse error). */
   verify(leaves: readonly Uint8Array[]): Promise<(TrustlogError | undefined)[]>;
+}
+
+/** Parses leaves, verifies those that parse with `verifyParsed`, in the leaves' order. */
+async function verifyLeaves(
+  v: SignatureVerifier,
+  leaves: readonly Uint8Array[],
+): Promise<(TrustlogError | undefined)[]> {
+  const out: (TrustlogError | undefined)[] = [];
+  const parsed: ParsedEnvelope[] = [];
+  const at: number[] = [];
+  for (const leaf of leaves) {
+    try {
+      parsed.push(parseEnvelope(leaf));
+      at.push(out.length);
+      out.push(undefined);
+    } catch (e) {
+      out.push(e instanceof TrustlogError ? e : new TrustlogError("INTERNAL", String(e)));
+    }
+  }
+  const verdicts = await v.verifyParsed(parsed);
+  verdicts.forEach((e, k) => {
+    out[at[k]!] = e;
+  });
+  return out;
+}
+
+function verifyInline(envelopes: readonly ParsedEnvelope[]): (TrustlogError | undefined)[] {
+  return envelopes.map((p) => {
+    const { job, repeatedAt } = toJob(p);
+    return verdict(p.envelope, firstBad(job.message, job.keys, job.sigs), repeatedAt);
+  });
 }
 
 /** On the event loop, as the route always did: for tests and as the fallback. */
 export const inlineVerifier: SignatureVerifier = {
-  async verify(leaves) {
-    return leaves.map((leaf) => toError(verifyLeaf(leaf)));
+  async verifyParsed(envelopes) {
+    return verifyInline(envelopes);
+  },
+  verify(leaves) {
+    return verifyLeaves(inlineVerifier, leaves);
   },
 };
-
-function toError(v: Verdict): TrustlogError | undefined {
-  return v === null ? undefined : new TrustlogError(v.code, v.message, v.details);
-}
 
 /**
  * The URL of tsx's ESM loader API, for a worker running TypeScript sources (the tests, a
@@ -85,13 +240,15 @@ function tsxEsmApi(from: string): string {
   return pathToFileURL(join(dirname(pkgFile), pkg.exports["./esm/api"]!.import.default)).href;
 }
 
-// Below this many leaves the round trip to the worker costs more than it saves the event loop.
-const INLINE_BELOW = 1;
+/** The default pool size: one worker per core the process may use. */
+export function defaultVerifyThreads(): number {
+  return availableParallelism();
+}
 
 /**
- * `threads` workers (default 1), each request's leaves split evenly across them; jobs are
- * answered in order per worker. Workers are unref'd: they never keep the process alive, and a
- * server that stops needs no extra step.
+ * `threads` workers (default one per core), each request's envelopes split evenly across them;
+ * jobs are answered in order per worker. Workers are unref'd: they never keep the process
+ * alive, and a server that stops needs no extra step.
  */
 export class VerifyPool implements SignatureVerifier {
   private workers: Worker[] = [];
@@ -99,10 +256,14 @@ export class VerifyPool implements SignatureVerifier {
   private nextId = 0;
   private readonly pending = new Map<
     number,
-    { resolve: (v: Verdict[]) => void; reject: (e: Error) => void }
+    // biome-ignore lint/suspicious/noExplicitAny: an Int32Array for SigJobs, Verdicts for LeafJobs
+    { resolve: (v: any) => void; reject: (e: Error) => void }
   >();
 
-  constructor(private readonly threads = 1) {}
+  /** Requests waiting for the next flush. */
+  private queued: { jobs: SigJob[]; resolve: (bad: number[]) => void; reject: (e: Error) => void }[] = [];
+
+  constructor(private readonly threads = defaultVerifyThreads()) {}
 
   /** How many jobs the workers answered (the rest fell back to the event loop). */
   answeredByWorkers = 0;
@@ -124,11 +285,11 @@ export class VerifyPool implements SignatureVerifier {
         : () => new Worker(new URL(url), { workerData });
       for (let i = 0; i < this.threads; i++) {
         const w = make();
-        w.on("message", (m: { id: number; out: Verdict[] }) => {
+        w.on("message", (m: { id: number; out?: Int32Array; verdicts?: Verdict[] }) => {
           const p = this.pending.get(m.id);
           this.pending.delete(m.id);
           this.answeredByWorkers++;
-          p?.resolve(m.out);
+          p?.resolve(m.out ?? m.verdicts!);
         });
         w.on("error", (e) => this.die(e));
         w.on("exit", (code) => this.die(new Error(`verify worker exited (${code})`)));
@@ -154,30 +315,116 @@ export class VerifyPool implements SignatureVerifier {
     for (const j of jobs) j.reject(e);
   }
 
-  private run(w: Worker, leaves: readonly Uint8Array[]): Promise<Verdict[]> {
-    // One transferable buffer per job: moved to the worker, not copied.
-    const bytes = concat(...leaves);
+  private run(w: Worker, jobs: readonly SigJob[]): Promise<Int32Array> {
+    // One transferable buffer per batch of jobs: moved to the worker, not copied.
+    let size = 0;
+    for (const j of jobs) size += j.message.length + j.sigs.length * (KEY_BYTES + SIG_BYTES);
+    const bytes = new Uint8Array(size);
+    let o = 0;
+    for (const j of jobs) {
+      bytes.set(j.message, o);
+      o += j.message.length;
+      for (let s = 0; s < j.sigs.length; s++) {
+        bytes.set(j.keys[s]!, o);
+        bytes.set(j.sigs[s]!, o + KEY_BYTES);
+        o += KEY_BYTES + SIG_BYTES;
+      }
+    }
     const id = this.nextId++;
-    return new Promise<Verdict[]>((resolve, reject) => {
+    const wire: WireJob = {
+      id,
+      bytes,
+      messageLengths: jobs.map((j) => j.message.length),
+      sigCounts: jobs.map((j) => j.sigs.length),
+    };
+    return new Promise<Int32Array>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      w.postMessage({ id, bytes, lengths: leaves.map((l) => l.length) } satisfies Job, [
-        bytes.buffer as ArrayBuffer,
-      ]);
+      w.postMessage(wire, [bytes.buffer as ArrayBuffer]);
     });
   }
 
+  async verifyParsed(envelopes: readonly ParsedEnvelope[]): Promise<(TrustlogError | undefined)[]> {
+    const ws = envelopes.length > 0 ? this.start() : [];
+    if (ws.length === 0) return verifyInline(envelopes);
+    const prepared = envelopes.map(toJob);
+    try {
+      const bad = await new Promise<number[]>((resolve, reject) => {
+        this.queued.push({ jobs: prepared.map((p) => p.job), resolve, reject });
+        if (this.queued.length === 1) setImmediate(() => this.flush());
+      });
+      return envelopes.map((p, k) => verdict(p.envelope, bad[k]!, prepared[k]!.repeatedAt));
+    } catch {
+      return verifyInline(envelopes);
+    }
+  }
+
+  /**
+   * Sends what the requests of this turn of the event loop queued, as one job per worker: with
+   * single-event requests a message per request cost more than the verification. Split by
+   * signatures, not envelopes, so the workers finish together.
+   */
+  private flush(): void {
+    const requests = this.queued;
+    this.queued = [];
+    const ws = this.start();
+    const jobs = requests.flatMap((r) => r.jobs);
+    if (ws.length === 0) {
+      for (const r of requests) r.reject(new Error("verify workers stopped"));
+      return;
+    }
+    const total = jobs.reduce((n, j) => n + j.sigs.length, 0);
+    const per = Math.ceil(total / ws.length);
+    const chunks: SigJob[][] = [];
+    let chunk: SigJob[] = [];
+    let inChunk = 0;
+    for (const j of jobs) {
+      chunk.push(j);
+      inChunk += j.sigs.length;
+      if (inChunk >= per && chunks.length < ws.length - 1) {
+        chunks.push(chunk);
+        chunk = [];
+        inChunk = 0;
+      }
+    }
+    if (chunk.length > 0) chunks.push(chunk);
+    Promise.all(chunks.map((c, k) => this.run(ws[k]!, c))).then(
+      (parts) => {
+        const bad = parts.flatMap((p) => [...p]);
+        let o = 0;
+        for (const r of requests) {
+          r.resolve(bad.slice(o, o + r.jobs.length));
+          o += r.jobs.length;
+        }
+      },
+      (e: Error) => {
+        for (const r of requests) r.reject(e);
+      },
+    );
+  }
+
+  /** Raw leaves go to the workers whole (parsed there): a caller without parsed envelopes. */
   async verify(leaves: readonly Uint8Array[]): Promise<(TrustlogError | undefined)[]> {
-    const ws = leaves.length >= INLINE_BELOW ? this.start() : [];
+    const ws = leaves.length > 0 ? this.start() : [];
     if (ws.length === 0) return inlineVerifier.verify(leaves);
     const per = Math.ceil(leaves.length / ws.length);
     try {
       const parts = await Promise.all(
         ws
-          .map((w, k) => ({ w, chunk: leaves.slice(k * per, (k + 1) * per) }))
+          .map((w, k) => leaves.slice(k * per, (k + 1) * per))
+          .map((chunk, k) => ({ w: ws[k]!, chunk }))
           .filter(({ chunk }) => chunk.length > 0)
-          .map(({ w, chunk }) => this.run(w, chunk)),
+          .map(({ w, chunk }) => {
+            const bytes = concat(...chunk);
+            const id = this.nextId++;
+            return new Promise<Verdict[]>((resolve, reject) => {
+              this.pending.set(id, { resolve, reject });
+              w.postMessage({ id, bytes, lengths: chunk.map((l) => l.length) } satisfies LeafJob, [
+                bytes.buffer as ArrayBuffer,
+              ]);
+            });
+          }),
       );
-      return parts.flat().map(toError);
+      return parts.flat().map(fromVerdict);
     } catch {
       return inlineVerifier.verify(leaves);
     }

@@ -16,11 +16,12 @@
 import type { Context } from "hono";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import type { SubmitAnswer, SubmitItemResult } from "../../core/api-types.js";
 import { concat, toBase64 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
 import { type ParsedEnvelope, parseEnvelope } from "../../core/event.js";
 import type { AppDeps } from "../app.js";
-import { type ErrorBody, errorBody, errorResponse } from "../http-errors.js";
+import { errorBody, errorResponse } from "../http-errors.js";
 import { clientKey, retryAfterSeconds } from "../rate-limit.js";
 import type { SubmitResult } from "../sequencer.js";
 import { bearerToken } from "../storage/tokens.js";
@@ -32,9 +33,7 @@ export const MAX_JSON_DEPTH = 16;
 
 type Env = { Variables: { client: string; writer: string | undefined } };
 
-type ItemResult =
-  | { index: number; leafHash: string; inclusion: string[]; duplicate?: true }
-  | { error: ErrorBody };
+type ItemResult = SubmitItemResult;
 
 export function eventRoutes(deps: AppDeps): Hono<Env> {
   const app = new Hono<Env>();
@@ -114,21 +113,21 @@ export function eventRoutes(deps: AppDeps): Hono<Env> {
         for (const [org, n] of perOrg) rateLimits.org.charge(org, n);
       }
 
-      // Signatures on the verifier thread (server/verify-pool.ts), over the canonical leaves:
-      // exactly the bytes that would be logged. Still all of them before anything is queued,
-      // but each distinct leaf once: a leaf repeated in a batch gets the first copy's verdict.
-      const unique = new Map<string, { leaf: Uint8Array; sigs: number; at: number[] }>();
+      // Signatures on the verifier threads (server/verify-pool.ts), over the canonical event
+      // sliced from the leaf: exactly the bytes that would be logged. Still all of them before
+      // anything is queued, but each distinct leaf once: a repeated leaf gets the first's verdict.
+      const unique = new Map<string, { parsed: ParsedEnvelope; sigs: number; at: number[] }>();
       for (let i = 0; i < checked.length; i++) {
         const x = checked[i]!;
         if (x instanceof TrustlogError) continue;
         const key = toBase64(x.leafHash);
         const u = unique.get(key);
         if (u) u.at.push(i);
-        else unique.set(key, { leaf: x.leaf, sigs: x.envelope.sigs.length, at: [i] });
+        else unique.set(key, { parsed: x, sigs: x.envelope.sigs.length, at: [i] });
       }
       const jobs = [...unique.values()];
       deps.metrics.signaturesVerified.inc(jobs.reduce((n, j) => n + j.sigs, 0));
-      const verdicts = await deps.verifier.verify(jobs.map((j) => j.leaf));
+      const verdicts = await deps.verifier.verifyParsed(jobs.map((j) => j.parsed));
       jobs.forEach((j, k) => {
         const bad = verdicts[k];
         if (bad) for (const i of j.at) checked[i] = bad;
@@ -181,7 +180,7 @@ export function eventRoutes(deps: AppDeps): Hono<Env> {
       }
 
       const checkpoint = top?.checkpoint ?? (await deps.latest.get())?.note;
-      return c.json({ results, ...(checkpoint !== undefined ? { checkpoint } : {}) });
+      return c.json({ results, ...(checkpoint !== undefined ? { checkpoint } : {}) } satisfies SubmitAnswer);
     },
   );
 

@@ -9,6 +9,7 @@
 
 import { and, eq, inArray, sql } from "drizzle-orm";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
+import { TrustlogError } from "../../core/errors.js";
 import { type EventType, isOrgEventType, type KeyEvent } from "../../core/event.js";
 import type {
   AccountKey,
@@ -337,22 +338,37 @@ export class StateCache implements StateView {
 
   /** Loads every record the events may read that is not cached yet. */
   async preload(events: readonly KeyEvent[]): Promise<void> {
-    let { orgIds, grantIds, accountIds } = this.missing(events);
-    if (this.size + orgIds.size + grantIds.size + accountIds.size > this.capacity) {
-      // Overflow: start over, and only then work out what to load. Deciding first would leave
-      // out records that were cached a moment ago and are now gone, and the policy would
-      // refuse their events (ORG_UNKNOWN) for as long as the process runs.
-      this.clear();
-      ({ orgIds, grantIds, accountIds } = this.missing(events));
+    // The cache can be cleared while the loads are in flight (the sequencer drops its caches
+    // when it loses or regains leadership, whatever batch is running): records cached before
+    // the await may be gone after it, and the policy would refuse their events (ORG_UNKNOWN).
+    // So load until nothing the events read is missing.
+    for (let attempt = 0; ; attempt++) {
+      let { orgIds, grantIds, accountIds } = this.missing(events);
+      const need = orgIds.size + grantIds.size + accountIds.size;
+      // (A cache left over capacity by a batch larger than it is started over below first.)
+      if (need === 0 && (attempt > 0 || this.size <= this.capacity)) return;
+      if (attempt === 3) {
+        throw new TrustlogError(
+          "SEQUENCER_FAILED",
+          "the state cache kept being dropped while loading; retry",
+        );
+      }
+      if (this.size + orgIds.size + grantIds.size + accountIds.size > this.capacity) {
+        // Overflow: start over, and only then work out what to load. Deciding first would leave
+        // out records that were cached a moment ago and are now gone.
+        this.clear();
+        ({ orgIds, grantIds, accountIds } = this.missing(events));
+      }
+      const [o, g, a] = await Promise.all([
+        loadOrgs(this.db, [...orgIds]),
+        loadGrants(this.db, [...grantIds.values()]),
+        loadAccounts(this.db, [...accountIds.values()]),
+      ]);
+      // A record a committed batch cached meanwhile (update) is newer than what was read.
+      for (const id of orgIds) if (!this.orgs.has(id)) this.orgs.set(id, o.get(id) ?? null);
+      for (const [k] of grantIds) if (!this.grants.has(k)) this.grants.set(k, g.get(k) ?? null);
+      for (const [k] of accountIds) if (!this.accounts.has(k)) this.accounts.set(k, a.get(k) ?? null);
     }
-    const [o, g, a] = await Promise.all([
-      loadOrgs(this.db, [...orgIds]),
-      loadGrants(this.db, [...grantIds.values()]),
-      loadAccounts(this.db, [...accountIds.values()]),
-    ]);
-    for (const id of orgIds) this.orgs.set(id, o.get(id) ?? null);
-    for (const [k] of grantIds) this.grants.set(k, g.get(k) ?? null);
-    for (const [k] of accountIds) this.accounts.set(k, a.get(k) ?? null);
   }
 
   /** The records the events may read that are not cached (as present or as absent). */
