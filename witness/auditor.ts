@@ -22,6 +22,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { equalBytes } from "../core/bytes.js";
 import { isIndexLeaf, parseLogEntry } from "../core/chain-index.js";
 import type { Checkpoint } from "../core/checkpoint.js";
+import { CompactRange } from "../core/compact-range.js";
 import { TrustlogError } from "../core/errors.js";
 import { isOrgEventType } from "../core/event.js";
 import { LogReplayer, type Violation } from "../core/log-replay.js";
@@ -31,7 +32,6 @@ import { TILE_WIDTH } from "../core/tile-paths.js";
 import { tileHashReader } from "../core/tile-reader.js";
 import type { Logger } from "../node/log.js";
 import { type AuditEvidence, type AuditViolation, buildAuditEvidence } from "./audit-evidence.js";
-import { CompactRange } from "./compact-range.js";
 import { fetchEntries, httpTileReader } from "./http.js";
 import type { WitnessMetrics } from "./metrics.js";
 import { type CapturedSnapshot, captureSnapshot, decodeSnapshot, encodeSnapshot } from "./replay-snapshot.js";
@@ -301,22 +301,45 @@ export class LogAuditor {
     }
   }
 
+  /** Where the chunk starting at `pos` ends: on a tile boundary, or at the target's size. */
+  private chunkEnd(pos: number, size: number): number {
+    const end = Math.floor((pos + this.settings.chunkEntries) / TILE_WIDTH) * TILE_WIDTH;
+    return end <= pos || end > size ? size : end;
+  }
+
   /** Replays towards the target, chunk by chunk, verifying and snapshotting on the way. */
   private async advance(): Promise<void> {
     const { url, timeoutMs } = this.opts;
+    let prefetch: { from: number; to: number; leaves: Promise<Uint8Array[]> } | undefined;
     for (;;) {
       const t = this.target!;
       const pos = this.range.size;
       if (pos >= t.cp.size) break;
-      let end = Math.floor((pos + this.settings.chunkEntries) / TILE_WIDTH) * TILE_WIDTH;
-      if (end <= pos || end > t.cp.size) end = t.cp.size;
+      const end = this.chunkEnd(pos, t.cp.size);
       // The whole chunk is read before any of it is replayed: a failed fetch leaves the
-      // replay where it was.
-      const leaves = await fetchEntries(url, pos, end, timeoutMs);
+      // replay where it was. The next chunk is fetched while this one is replayed (the log
+      // serves it on its own cores); a fetch for a stale range is simply dropped.
+      const ahead = prefetch?.from === pos && prefetch.to === end ? prefetch.leaves : undefined;
+      prefetch = undefined;
+      const leaves = await (ahead ?? fetchEntries(url, pos, end, timeoutMs));
       if (leaves.length !== end - pos) throw new TrustlogError("FETCH_FAILED", "short read of entries");
       if (this.violation) return;
+      if (end < t.cp.size) {
+        const to = this.chunkEnd(end, t.cp.size);
+        const next = fetchEntries(url, end, to, timeoutMs);
+        next.catch(() => {}); // refetched (and its error seen) when the loop gets there
+        prefetch = { from: end, to, leaves: next };
+      }
       const now = Date.now();
+      let slice = performance.now();
       for (let i = 0; i < leaves.length; i++) {
+        // A chunk takes seconds to replay: give the event loop a turn every 20 ms so that
+        // add-checkpoint, status and metrics requests keep being answered while syncing.
+        if (performance.now() - slice > 20) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (this.violation) return;
+          slice = performance.now();
+        }
         const index = pos + i;
         const leaf = leaves[i]!;
         const lh = leafHash(leaf);
