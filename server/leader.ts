@@ -37,6 +37,26 @@ export interface Leadership {
   abdicate(reason: Error): Promise<void>;
 }
 
+/**
+ * `promise`, or a rejection with `message` once `ms` have passed. When the deadline fires the
+ * rejection waits for one turn of the event loop's I/O phase (setImmediate runs after it), so an
+ * answer that arrived while the event loop was blocked past the deadline still wins: timers run
+ * before I/O callbacks, and a loaded machine must not read as a dead connection.
+ */
+export async function withDeadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        t = setTimeout(() => setImmediate(() => reject(new Error(message))), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
 export function acquireLeadership(database: Database, opts: LeadershipOptions): Leadership {
   if (database.kind === "pglite" || !database.client) return pgliteLeadership(opts);
   return postgresLeadership(database.client, opts);
@@ -103,23 +123,18 @@ function postgresLeadership(client: postgres.Sql, opts: LeadershipOptions): Lead
     markReady = resolve;
   });
 
-  /** A query that fails instead of hanging when the connection is gone. */
-  const ask = async <T extends object>(text: string, params: string[] = []): Promise<T[]> => {
-    let t: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        lock.unsafe<T[]>(text, params),
-        new Promise<never>((_, reject) => {
-          t = setTimeout(
-            () => reject(new Error("the lock connection did not answer")),
-            Math.max(2000, 3 * retryMs),
-          );
-        }),
-      ]);
-    } finally {
-      clearTimeout(t);
-    }
-  };
+  /**
+   * A query that fails instead of hanging when the connection is gone. The deadline is generous
+   * (a leader that gives up needlessly refuses every write until it leads again, while the
+   * head's compare-and-swap, not this deadline, fences a stale leader) and never wins over an
+   * answer that arrived while the process was too busy to read it.
+   */
+  const ask = <T extends object>(text: string, params: string[] = []): Promise<T[]> =>
+    withDeadline(
+      lock.unsafe<T[]>(text, params),
+      Math.max(10_000, 10 * retryMs),
+      "the lock connection did not answer",
+    );
 
   const unlock = () => ask("select pg_advisory_unlock_all()").catch(() => {});
 

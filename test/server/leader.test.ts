@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { isTrustlogError } from "../../core/errors.js";
 import type { Database } from "../../node/db.js";
-import { SEQUENCER_LOCK_KEY } from "../../server/leader.js";
+import { SEQUENCER_LOCK_KEY, withDeadline } from "../../server/leader.js";
 import type { Sequencer, SubmitResult } from "../../server/sequencer.js";
 import { admin, History, testKey } from "../helpers/events.js";
 import {
@@ -156,5 +156,41 @@ describe("leadership on PGlite", () => {
     expect(sequencer.isLeader).toBe(false);
     await database.close();
     await tdb.drop();
+  });
+});
+
+describe("the lock connection's deadline", () => {
+  it("lets an answer that arrived while the event loop was blocked past the deadline win", async () => {
+    const { createTestDatabase } = await import("../helpers/db.js");
+    const postgres = (await import("postgres")).default;
+    const db = await createTestDatabase("leader_deadline");
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    const other = postgres(db.url, { max: 1, onnotice: () => {} });
+    try {
+      await sql`select 1`; // connected
+      await other`select 1`;
+      // Answered 200 ms from now, past its 100 ms deadline, while the process is blocked.
+      const answer = withDeadline(
+        sql`select 42 as n from pg_sleep(0.2)`,
+        100,
+        "the lock connection did not answer",
+      );
+      // Resume from an I/O callback (another connection's answer), as the server mostly runs,
+      // once the query has gone out: timers then come before the next poll for I/O.
+      await other`select pg_sleep(0.05)`;
+      // A loaded machine: the process does not run for 2 s, well past the 100 ms deadline,
+      // while PostgreSQL answers at once.
+      const until = Date.now() + 2000;
+      while (Date.now() < until) {}
+      expect((await answer)[0]).toEqual({ n: 42 });
+      // A connection that really does not answer still fails at the deadline.
+      await expect(
+        withDeadline(new Promise(() => {}), 50, "the lock connection did not answer"),
+      ).rejects.toThrow(/did not answer/);
+    } finally {
+      await sql.end();
+      await other.end();
+      await db.drop();
+    }
   });
 });
