@@ -20,8 +20,16 @@
 //      covering that checkpoint. Reports the rate achieved, the delay p50/p99 and the POST
 //      latency p50/p99.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import postgres from "postgres";
@@ -65,6 +73,30 @@ const dbUrl = new URL(base);
 dbUrl.pathname = `/${dbName}`;
 const dir = join(tmpdir(), `trustlog-bench-audit-${ENTRIES}`);
 const keyFile = join(dir, "log.key");
+
+/** CPU time (user + system, all threads) of a process so far, in ms (Linux /proc). */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN;
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU time of every PostgreSQL process so far, in ms (the server's backends come and go). */
+function postgresCpuMs(): number {
+  let total = 0;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      if (!stat.includes("(postgres)")) continue;
+      const fields = stat.split(") ")[1]!.split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) * 10;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
 
 const pct = (xs: number[], p: number) =>
   xs.length === 0 ? Number.NaN : [...xs].sort((a, b) => a - b)[Math.floor((p / 100) * (xs.length - 1))]!;
@@ -285,6 +317,7 @@ try {
       await sleep(10);
     }
   })();
+  const cpu0 = { log: cpuMs(log.child.pid), witness: cpuMs(witness.child.pid), pg: postgresCpuMs() };
   const start = performance.now();
   const inflight: Promise<void>[] = [];
   let failed: unknown;
@@ -305,12 +338,18 @@ try {
   }
   await Promise.all(inflight);
   const offeredFor = (performance.now() - start) / 1000;
+  const cpu1 = { log: cpuMs(log.child.pid), witness: cpuMs(witness.child.pid), pg: postgresCpuMs() };
   stopAt = performance.now();
   await sampler;
   if (failed) throw failed;
   const events = ticks * perTick;
   console.log(
     `load: ${events} events offered at ${RATE}/s, all answered within ${offeredFor.toFixed(1)} s (${(events / offeredFor).toFixed(0)} events/s)`,
+  );
+  const perEvent = (k: "log" | "witness" | "pg") => ((cpu1[k] - cpu0[k]) * 1000) / (ticks * perTick);
+  const cores = (k: "log" | "witness" | "pg") => (cpu1[k] - cpu0[k]) / 1000 / offeredFor;
+  console.log(
+    `load: CPU per event: log ${perEvent("log").toFixed(0)} µs (${cores("log").toFixed(2)} cores), auditing witness ${perEvent("witness").toFixed(0)} µs (${cores("witness").toFixed(2)} cores), PostgreSQL ${perEvent("pg").toFixed(0)} µs (${cores("pg").toFixed(2)} cores); load average ${loadavg()[0]!.toFixed(1)}`,
   );
   console.log(
     `load: POST latency p50 ${pct(postLatencies, 50).toFixed(0)} ms, p99 ${pct(postLatencies, 99).toFixed(0)} ms`,

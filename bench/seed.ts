@@ -101,14 +101,16 @@ function buildEvents(): { create: SubmitItem; invites: SubmitItem[][] } {
 async function seedThroughSequencer(url: string, ev: ReturnType<typeof buildEvents>): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), "trustlog-bench-seed-"));
   const database = await openDatabase({ url });
+  writeNewSignerKey(join(dir, "log.key"), ORIGIN);
   const sequencer = new Sequencer({
     database,
     store: new LogStore(database),
-    signer: (writeNewSignerKey(join(dir, "log.key"), ORIGIN), readSignerKey(join(dir, "log.key"))),
+    signer: readSignerKey(join(dir, "log.key")),
     origin: ORIGIN,
     batchSize: BATCH,
     batchDelayMs: 0,
-    queueLimit: 4 * BATCH,
+    // Everything is submitted at once (below), so the queue holds the whole workload.
+    queueLimit: (ev.invites.length + 1) * BATCH,
     skewSeconds: 86_400,
     // As the log server runs it: writes are answered from the published checkpoint.
     proofs: false,
