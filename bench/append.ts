@@ -27,7 +27,7 @@ import { ed25519 } from "../core/ed25519.js";
 import { type Envelope, parseEnvelope } from "../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../core/event-build.js";
 import { inviteKeyFromSecret } from "../core/invite.js";
-import { startTrustlog } from "../test/helpers/process.js";
+import { cpuMs, startTrustlog } from "../test/helpers/process.js";
 import { nativeVerificationsPerSecond } from "./signatures.js";
 
 const { values: args } = parseArgs({
@@ -193,13 +193,6 @@ interface Result {
   p99: number;
   /** The server process's CPU time (all its threads) per event, in microseconds. */
   serverUs: number | undefined;
-}
-
-/** CPU time (user + system, all threads) a process has used so far, in ms (Linux only). */
-function cpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10; // utime + stime, 100 ticks a second
 }
 
 async function scenario(url: string, name: string, run: number, pid?: number): Promise<Result> {

@@ -45,7 +45,7 @@ import { Sequencer } from "../server/sequencer.js";
 import { LogStore } from "../server/storage/log-store.js";
 import { createTestDatabase } from "../test/helpers/db.js";
 import { admin, delegate, History, testKey } from "../test/helpers/events.js";
-import { freePort, spawnWitness, startTrustlog } from "../test/helpers/process.js";
+import { cpuMs, freePort, spawnWitness, startTrustlog } from "../test/helpers/process.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -73,13 +73,6 @@ const dbUrl = new URL(base);
 dbUrl.pathname = `/${dbName}`;
 const dir = join(tmpdir(), `trustlog-bench-audit-${ENTRIES}`);
 const keyFile = join(dir, "log.key");
-
-/** CPU time (user + system, all threads) of a process so far, in ms (Linux /proc). */
-function cpuMs(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
 
 /** CPU time of every PostgreSQL process so far, in ms (the server's backends come and go). */
 function postgresCpuMs(): number {
@@ -317,7 +310,11 @@ try {
       await sleep(10);
     }
   })();
-  const cpu0 = { log: cpuMs(log.child.pid), witness: cpuMs(witness.child.pid), pg: postgresCpuMs() };
+  const cpu0 = {
+    log: cpuMs(log.child.pid) ?? Number.NaN,
+    witness: cpuMs(witness.child.pid) ?? Number.NaN,
+    pg: postgresCpuMs(),
+  };
   const start = performance.now();
   const inflight: Promise<void>[] = [];
   let failed: unknown;
@@ -338,7 +335,11 @@ try {
   }
   await Promise.all(inflight);
   const offeredFor = (performance.now() - start) / 1000;
-  const cpu1 = { log: cpuMs(log.child.pid), witness: cpuMs(witness.child.pid), pg: postgresCpuMs() };
+  const cpu1 = {
+    log: cpuMs(log.child.pid) ?? Number.NaN,
+    witness: cpuMs(witness.child.pid) ?? Number.NaN,
+    pg: postgresCpuMs(),
+  };
   stopAt = performance.now();
   await sampler;
   if (failed) throw failed;

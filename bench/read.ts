@@ -32,7 +32,7 @@ import { readSignerKey, writeNewSignerKey } from "../server/keys.js";
 import { SERVER_MIGRATIONS } from "../server/main.js";
 import { Sequencer } from "../server/sequencer.js";
 import { LogStore } from "../server/storage/log-store.js";
-import { startTrustlog } from "../test/helpers/process.js";
+import { cpuMs, startTrustlog } from "../test/helpers/process.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -154,14 +154,6 @@ async function seed(): Promise<void> {
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.floor((p / 100) * (xs.length - 1))]!;
 
-/** CPU time (user + system, all threads) the server process has used so far, in ms (Linux). */
-function serverCpuMs(pid: number | undefined): number | undefined {
-  if (pid === undefined || !existsSync(`/proc/${pid}/stat`)) return undefined;
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  // utime and stime are fields 14 and 15 of stat, in clock ticks (100 a second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 interface Measured {
   rps: number;
   p50: number;
@@ -173,7 +165,7 @@ interface Measured {
 }
 
 async function measure(url: string, name: string, path: () => string, pid?: number): Promise<Measured> {
-  const cpu0 = serverCpuMs(pid);
+  const cpu0 = cpuMs(pid);
   const client0 = process.cpuUsage();
   const result = await autocannon({
     url,
@@ -188,7 +180,7 @@ async function measure(url: string, name: string, path: () => string, pid?: numb
   });
   const errors = result.non2xx + result.errors;
   if (errors > 0) console.log(`  ${name}: ${errors} failed requests`);
-  const cpu1 = serverCpuMs(pid);
+  const cpu1 = cpuMs(pid);
   const client = process.cpuUsage(client0);
   const clientUs = (client.user + client.system) / Math.max(1, result.requests.total);
   const serverUs =

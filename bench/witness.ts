@@ -24,7 +24,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { formatAddCheckpoint } from "../core/witness-protocol.js";
 import { createTestDatabase } from "../test/helpers/db.js";
-import { freePort, spawnWitness } from "../test/helpers/process.js";
+import { cpuMs, freePort, spawnWitness } from "../test/helpers/process.js";
 import { TestLog, tempDir, witnessConfig, witnessKey } from "../test/witness/helpers.js";
 
 const { values } = parseArgs({
@@ -64,15 +64,9 @@ interface Result {
   cpuMicros: number;
 }
 
-/** CPU seconds (user + system) a process used so far, from /proc (Linux); NaN elsewhere. */
+/** CPU seconds (user + system) a process used so far; NaN without /proc. */
 function cpuSeconds(pid: number | undefined): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    // utime and stime, fields 14 and 15 of stat(5), in clock ticks of 1/100 s.
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return Number.NaN;
-  }
+  return (cpuMs(pid) ?? Number.NaN) / 1000;
 }
 
 async function prepare(): Promise<{ logs: TestLog[]; bodies: string[][] }> {

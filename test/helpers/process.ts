@@ -120,8 +120,8 @@ function spawnTrustlog(args: string[], env?: Record<string, string>): ChildProce
   return child;
 }
 
-/** CPU time (ms) the process has used so far, or undefined without /proc. */
-function cpuMs(pid: number | undefined): number | undefined {
+/** CPU time (ms, user + system, all threads) the process has used so far, or undefined without /proc. */
+export function cpuMs(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
