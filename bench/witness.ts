@@ -18,7 +18,6 @@
 // printed with them: the figures are only comparable within one run. Goal (issue 13): group
 // commit >= 2,000 cosignatures/s with p99 < 25 ms.
 
-import { readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
