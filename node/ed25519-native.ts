@@ -66,6 +66,9 @@ function isSmallOrderEncoding(a: Uint8Array): boolean {
 // The same few keys (log, witnesses, account keys) verify again and again: keep their KeyObjects.
 const publicKeys = new Lru<string, KeyObject>(4096);
 const privateKeys = new Lru<string, KeyObject>(64);
+// Deriving a public key goes through a DER export; signers (sealEvent, the SCIM bridge) ask for
+// the same few again and again.
+const derivedPublicKeys = new Lru<string, Uint8Array>(64);
 
 function cached(cache: Lru<string, KeyObject>, key: string, make: () => KeyObject): KeyObject {
   let k = cache.get(key);
@@ -111,8 +114,16 @@ export const nativeEd25519: Ed25519 = {
     return new Uint8Array(sign(null, message, privateKeyObject(seed)));
   },
   publicKey(seed) {
-    const der = createPublicKey(privateKeyObject(seed)).export({ format: "der", type: "spki" });
-    return new Uint8Array(der.subarray(SPKI_PREFIX.length));
+    const key = privateKeyObject(seed); // validates the seed
+    const id = Buffer.from(seed).toString("latin1");
+    let pub = derivedPublicKeys.get(id);
+    if (pub === undefined) {
+      const der = createPublicKey(key).export({ format: "der", type: "spki" });
+      pub = new Uint8Array(der.subarray(SPKI_PREFIX.length));
+      derivedPublicKeys.set(id, pub);
+    }
+    // A copy: callers may write into what they get.
+    return pub.slice();
   },
 };
 

@@ -99,6 +99,13 @@ describe("Ed25519 back ends", () => {
     }
   });
 
+  it("derive a public key again unchanged after a caller wrote into the last one (the native cache)", () => {
+    const seed = fromHex(RFC8032[1]!.seed);
+    const first = nativeEd25519.publicKey(seed);
+    first.fill(0);
+    expect(toHex(nativeEd25519.publicKey(seed))).toBe(RFC8032[1]!.pub);
+  });
+
   it("agree on random keys and messages, and on every corruption", () => {
     fc.assert(
       fc.property(
@@ -109,6 +116,7 @@ describe("Ed25519 back ends", () => {
         (seed, msg, other, bit) => {
           const pub = nobleEd25519.publicKey(seed);
           const sig = nobleEd25519.sign(msg, seed);
+          expect(toHex(nativeEd25519.publicKey(seed))).toBe(toHex(pub));
           expect(toHex(nativeEd25519.sign(msg, seed))).toBe(toHex(sig));
           expect(verdicts(sig, msg, pub)).toEqual([true, true]);
           // Wrong key.
