@@ -2,7 +2,7 @@
 // in order, nothing is acknowledged before its batch commits, a failed commit publishes nothing,
 // and the whole log re-checks (checkLog) after every step.
 
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { equalBytes, toBase64 } from "../../core/bytes.js";
 import { isIndexLeaf, parseIndexLeaf } from "../../core/chain-index.js";
 import { parseCheckpoint } from "../../core/checkpoint.js";
@@ -274,6 +274,92 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     expect(retried.map((r) => ok(r).index)).toEqual(layout.batch(2));
     expect(retried.map((r) => ok(r).treeSize)).toEqual([layout.size, layout.size]);
     for (const r of retried) checkProof(ok(r));
+    await check();
+  });
+
+  it("throws away a batch prepared on top of one whose commit then failed, and decides its events again", async () => {
+    await setupOrg();
+    await check();
+    const before = (await store.latestCheckpoint())!.size;
+    await sequencer.stop();
+    // Batch A creates org beta; batch B, prepared while A commits, adds an admin to beta. A's
+    // commit fails only once B has been decided on top of it: B must then be decided again
+    // against the log without A (ORG_UNKNOWN), never committed on a head that does not exist.
+    let bPreparedOn: (base: number) => void;
+    const bPrepared = new Promise<number>((resolve) => {
+      bPreparedOn = resolve;
+    });
+    const bases: number[] = [];
+    let failures = 1;
+    ({ sequencer } = await startSequencer(database, {
+      history: h,
+      store,
+      faults: {
+        prepared: (base, n) => {
+          bases.push(base);
+          if (n === 1 && bases.length === 2) bPreparedOn(base);
+        },
+        beforeCommit: async () => {
+          if (failures-- <= 0) return;
+          await bPrepared;
+          throw new Error("injected failure before COMMIT");
+        },
+      },
+    }));
+    const beta = h.orgCreate("beta", { admins: [root] });
+    // (An org event: it reads only the org, which A's decision cached, so that B is decided
+    // without the database, which PGlite's single connection keeps for A's transaction.)
+    const second = h.adminAdd("beta", testKey("second"), admin(root));
+    const a = sequencer.submit(items(beta));
+    // B is submitted once A is being committed (A was decided, the queue is empty again).
+    await vi.waitFor(() => expect(bases.length).toBe(1));
+    const b = sequencer.submit(items(second));
+    expect(await bPrepared).toBe(before + 2); // on top of A: its event and its index leaf
+    expect(code((await a)[0])).toBe("SEQUENCER_FAILED");
+    expect(code((await b)[0])).toBe("ORG_UNKNOWN");
+    expect(bases).toEqual([before, before + 2, before]);
+    expect((await store.latestCheckpoint())!.size).toBe(before);
+    await check();
+  });
+
+  it("answers an event resubmitted while its first copy commits as a duplicate of it, one leaf", async () => {
+    await setupOrg();
+    await check();
+    const before = (await store.latestCheckpoint())!.size;
+    await sequencer.stop();
+    let release: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const bases: number[] = [];
+    let held = 1;
+    ({ sequencer } = await startSequencer(database, {
+      history: h,
+      store,
+      faults: {
+        prepared: (base) => {
+          bases.push(base);
+          if (bases.length === 2) release();
+        },
+        // The first commit waits until the resubmission has been decided on top of it.
+        beforeCommit: async () => {
+          if (held-- > 0) await released;
+        },
+      },
+    }));
+    const dave = h.append(h.invite("acme", "dave", delegate(bridge, "scim"))).envelope;
+    const first = sequencer.submit(items(dave));
+    await vi.waitFor(() => expect(bases.length).toBe(1));
+    const again = sequencer.submit(items(resigned(dave)));
+    const [r1] = await first;
+    const [r2] = await again;
+    expect(bases).toEqual([before, before + 2]);
+    expect(ok(r1).duplicate).toBe(false);
+    expect(ok(r2).duplicate).toBe(true);
+    expect(ok(r2).index).toBe(ok(r1).index);
+    checkProof(ok(r2));
+    expect((await store.latestCheckpoint())!.size).toBe(before + 2);
+    layout.batch(1);
     await check();
   });
 
