@@ -303,7 +303,8 @@ export class Sequencer {
   private dropCaches(): void {
     this.generation++;
     this.head = undefined;
-    this.edge.clear();
+    // A new map, not clear(): a batch being prepared may hold the old one (it is stale now).
+    this.edge = new Map();
     this.state.clear();
     this.opts.store.dropTileCache();
   }
@@ -401,9 +402,9 @@ export class Sequencer {
         }
         prepared = await this.prepare(waiters, tip, started);
       } catch (e) {
-        // Answer only once the batch before is settled: the error may stem from its failure.
-        await committing;
-        await this.fail(waiters, e, started);
+        // Settle the batch before first: if it failed, this one was built on nothing.
+        if (committing && !(await committing)) this.requeue(waiters);
+        else await this.fail(waiters, e, started);
         committing = undefined;
         continue;
       }
