@@ -22,6 +22,8 @@ import type { Database } from "../../node/db.js";
 import { accounts, entries, grants, logHead, orgs } from "./schema.js";
 
 const KEEP = 16;
+/** Accounts read at a time when the trie is built from the state tables. */
+const ACCOUNT_PAGE = 20_000;
 
 type Entry = readonly [Uint8Array, Uint8Array];
 
@@ -34,7 +36,11 @@ export class ChainIndexCache {
   private readonly tries = new Map<number, Trie>();
   private building: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly database: Database) {}
+  constructor(
+    private readonly database: Database,
+    /** Accounts read at a time by atHead (tests make it small). */
+    private readonly accountPage = ACCOUNT_PAGE,
+  ) {}
 
   /** Records the trie of a committed checkpoint (the sequencer, after COMMIT). */
   remember(size: number, trie: Trie): void {
@@ -65,7 +71,7 @@ export class ChainIndexCache {
     const { size, rows } = await db.transaction(
       async (tx) => {
         const head = await tx.select({ size: logHead.size }).from(logHead);
-        const [o, a, g] = await Promise.all([
+        const [o, g] = await Promise.all([
           tx
             .select({
               id: orgs.id,
@@ -77,15 +83,6 @@ export class ChainIndexCache {
               digest: orgs.authorityDigest,
             })
             .from(orgs),
-          tx
-            .select({
-              org: accounts.org,
-              id: accounts.id,
-              seq: accounts.headSeq,
-              idx: accounts.headIndex,
-              leafHash: accounts.headLeafHash,
-            })
-            .from(accounts),
           tx
             .select({
               org: grants.org,
@@ -112,11 +109,30 @@ export class ChainIndexCache {
             chainKey("grant", r.org, r.id),
             encodeSubchain({ count: r.count, index: r.idx, digest: toBase64(r.digest) }),
           ]);
-        for (const r of a)
-          rows.push([
-            chainKey("account", r.org, r.id),
-            encodeChainHead({ seq: r.seq, index: r.idx, leafHash: r.leafHash }),
-          ]);
+        // Accounts by pages, in the same snapshot: at 10^7 accounts, the driver's row objects
+        // for all of them at once would cost more memory than the trie built from them.
+        let after: { org: string; id: string } | undefined;
+        for (;;) {
+          const page = await tx
+            .select({
+              org: accounts.org,
+              id: accounts.id,
+              seq: accounts.headSeq,
+              idx: accounts.headIndex,
+              leafHash: accounts.headLeafHash,
+            })
+            .from(accounts)
+            .where(after ? sql`(${accounts.org}, ${accounts.id}) > (${after.org}, ${after.id})` : undefined)
+            .orderBy(asc(accounts.org), asc(accounts.id))
+            .limit(this.accountPage);
+          for (const r of page)
+            rows.push([
+              chainKey("account", r.org, r.id),
+              encodeChainHead({ seq: r.seq, index: r.idx, leafHash: r.leafHash }),
+            ]);
+          if (page.length < this.accountPage) break;
+          after = page.at(-1)!;
+        }
         return { size: head[0]?.size ?? 0, rows };
       },
       { isolationLevel: "repeatable read" },
