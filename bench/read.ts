@@ -4,10 +4,10 @@
 //   npx tsx bench/read.ts [--leaves 1000000] [--runs 3] [--duration 10] [--connections 32]
 //                         [--database-url postgres://…] [--keep]
 //
-// The tree is seeded through the storage layer itself (server/sequencer.ts in this process,
-// batches of 5,000 pre-signed invites), which is much faster than HTTP and writes exactly what
-// the server would. With --keep the seeded database (and its key) is kept and reused by the
-// next run with the same --leaves.
+// The tree is seeded through the storage layer itself (bench/seed-tree.ts: server/sequencer.ts
+// in this process, batches of 5,000 invites signed on a worker thread), which is much faster
+// than HTTP and writes exactly what the server would. With --keep the seeded database (and its
+// key) is kept and reused by the next run with the same --leaves.
 //
 // The ceiling: a bare `node:http` server in a child process (so that it does not share this
 // process's event loop with autocannon, as the log server does not) answering every request
@@ -15,24 +15,15 @@
 // run. Each scenario prints its median req/s, p50/p99, the ceiling's median and their ratio.
 
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import postgres from "postgres";
-import { toBase64 } from "../core/bytes.js";
-import { ed25519 } from "../core/ed25519.js";
-import { parseEnvelope } from "../core/event.js";
-import { accountInvite, orgCreate, sealEvent } from "../core/event-build.js";
 import { formatTileIndex, TILE_WIDTH } from "../core/tile-paths.js";
-import { openDatabase, runMigrations } from "../node/db.js";
-import { readSignerKey, writeNewSignerKey } from "../server/keys.js";
-import { SERVER_MIGRATIONS } from "../server/main.js";
-import { Sequencer } from "../server/sequencer.js";
-import { LogStore } from "../server/storage/log-store.js";
 import { cpuMs, startTrustlog } from "../test/helpers/process.js";
+import { seedTree } from "./seed-tree.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -54,7 +45,6 @@ const { values: args } = parseArgs({
 });
 const LEAVES = Number(args.leaves);
 const ORIGIN = "bench.trustlog.example/log";
-const CHUNK = 5000;
 
 const base = new URL(args["database-url"]!);
 const dbName = `bench_read_${LEAVES}`;
@@ -64,91 +54,15 @@ const dir = join(tmpdir(), `trustlog-bench-read-${LEAVES}`);
 const keyFile = join(dir, "log.key");
 
 async function seed(): Promise<void> {
-  const admin = postgres(base.toString(), { max: 1, onnotice: () => {} });
-  const exists = await admin`select 1 from pg_database where datname = ${dbName}`;
-  if (exists.length === 0) await admin.unsafe(`CREATE DATABASE "${dbName}"`);
-  await admin.end();
-  mkdirSync(dir, { recursive: true });
-  if (!existsSync(keyFile)) writeNewSignerKey(keyFile, ORIGIN);
-
-  const database = await openDatabase({ url: dbUrl.toString() });
-  await runMigrations(database, SERVER_MIGRATIONS);
-  const store = new LogStore(database);
-  const have = await store.treeSize();
-  if (have >= LEAVES) {
-    console.log(`tree already has ${have} leaves`);
-    await database.close();
-    return;
-  }
-  const newSequencer = async () => {
-    const seq = new Sequencer({
-      database,
-      store,
-      signer: readSignerKey(keyFile),
-      origin: ORIGIN,
-      batchSize: CHUNK,
-      batchDelayMs: 0,
-      queueLimit: 4 * CHUNK,
-      skewSeconds: 86_400 * 365,
-      // Every account the seed creates stays cached: the default bound (200,000 records) is
-      // crossed after 200,000 invites, and the sequencer then refused the next batch with
-      // ORG_UNKNOWN (seen 2026-12-07 at 250,000 leaves; reported in issue 13's notes).
-      stateCacheSize: LEAVES + 1000,
-    });
-    await seq.start();
-    return seq;
-  };
-  const sequencer = await newSequencer();
-  const now = Math.floor(Date.now() / 1000);
-  const org = `bench-${randomBytes(3).toString("hex")}`;
-  const adminSeed = new Uint8Array(randomBytes(32));
-  const adminPub = toBase64(ed25519().publicKey(adminSeed));
-  const actor = { role: "admin" as const, key: adminPub };
-  const item = (env: ReturnType<typeof sealEvent>) => {
-    const p = parseEnvelope(env);
-    return { envelope: p.envelope, leaf: p.leaf, leafHash: p.leafHash };
-  };
-  await sequencer.submit([
-    item(
-      sealEvent(orgCreate({ org, time: now, actor, name: org, admins: [adminPub], threshold: 1 }), [
-        adminSeed,
-      ]),
-    ),
-  ]);
-  const started = performance.now();
-  let done = have + 1;
-  let inFlight: Promise<unknown> | undefined;
-  while (done < LEAVES) {
-    const n = Math.min(CHUNK, LEAVES - done);
-    const items = Array.from({ length: n }, (_, i) =>
-      item(
-        sealEvent(
-          accountInvite({
-            org,
-            subject: `u${done + i}`,
-            time: now,
-            actor,
-            inviteKey: toBase64(randomBytes(32)),
-          }),
-          [adminSeed],
-        ),
-      ),
-    );
-    // Sign the next chunk while the sequencer commits this one.
-    await inFlight;
-    inFlight = sequencer.submit(items).then((rs) => {
-      const bad = rs.find((r) => "error" in r);
-      if (bad) throw (bad as { error: Error }).error;
-    });
-    done += n;
-    if (done % 50_000 < CHUNK) {
-      const rate = (done - have) / ((performance.now() - started) / 1000);
-      console.log(`seeded ${done} leaves (${rate.toFixed(0)} leaves/s)`);
-    }
-  }
-  await inFlight;
-  await sequencer.stop();
-  await database.close();
+  const r = await seedTree({
+    baseUrl: base.toString(),
+    database: dbName,
+    keyFile,
+    origin: ORIGIN,
+    leaves: LEAVES,
+  });
+  if (r.seconds > 0)
+    console.log(`seeded ${r.size} leaves in ${r.seconds.toFixed(0)} s (${r.rate.toFixed(0)} leaves/s)`);
 }
 
 const pct = (xs: number[], p: number) =>
