@@ -32,6 +32,60 @@ function toBytes(v: Uint8Array): Uint8Array {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
+/**
+ * Trie entries gathered for one sorted build, packed into a few large buffers: at 10^7 chains,
+ * a pair of small typed arrays per chain took more heap than the trie built from them (the
+ * server ran out of its default 4 GiB heap at start-up). Keys are chain keys (32 bytes).
+ */
+export class PackedEntries {
+  private keys: Uint8Array = new Uint8Array(32 * 1024);
+  private values: Uint8Array = new Uint8Array(64 * 1024);
+  /** End offset of each value in `values`. */
+  private ends = new Uint32Array(1024);
+  private valueBytes = 0;
+  count = 0;
+
+  push(key: Uint8Array, value: Uint8Array): void {
+    if (key.length !== KEY_BYTES) throw new Error(`a chain key is ${KEY_BYTES} bytes`);
+    const n = this.count;
+    if ((n + 1) * KEY_BYTES > this.keys.length) this.keys = grow(this.keys, (n + 1) * KEY_BYTES);
+    if (n + 1 > this.ends.length) {
+      const ends = new Uint32Array(this.ends.length * 2);
+      ends.set(this.ends);
+      this.ends = ends;
+    }
+    if (this.valueBytes + value.length > this.values.length)
+      this.values = grow(this.values, this.valueBytes + value.length);
+    this.keys.set(key, n * KEY_BYTES);
+    this.values.set(value, this.valueBytes);
+    this.valueBytes += value.length;
+    this.ends[n] = this.valueBytes;
+    this.count = n + 1;
+  }
+
+  /** The entries in trie key order, as views into the buffers (Trie.fromSorted copies them). */
+  *sorted(): Generator<readonly [Uint8Array, Uint8Array]> {
+    const { keys, values, ends, count } = this;
+    // Compare the first four bytes as a number first: with hashed keys that nearly always decides.
+    const view = new DataView(keys.buffer, keys.byteOffset, count * KEY_BYTES);
+    const prefix = new Uint32Array(count);
+    for (let i = 0; i < count; i++) prefix[i] = view.getUint32(i * KEY_BYTES);
+    const order = new Uint32Array(count);
+    for (let i = 0; i < count; i++) order[i] = i;
+    const key = (i: number) => keys.subarray(i * KEY_BYTES, (i + 1) * KEY_BYTES);
+    order.sort((a, b) => prefix[a]! - prefix[b]! || compareTrieKeys(key(a), key(b)));
+    for (const i of order) yield [key(i), values.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!)];
+  }
+}
+
+const KEY_BYTES = 32;
+
+function grow(buf: Uint8Array, atLeast: number): Uint8Array {
+  const out = new Uint8Array(Math.max(atLeast, buf.length * 2));
+  out.set(buf);
+  return out;
+}
+
 export class ChainIndexCache {
   private readonly tries = new Map<number, Trie>();
   private building: Promise<unknown> = Promise.resolve();
@@ -93,22 +147,22 @@ export class ChainIndexCache {
             })
             .from(grants),
         ]);
-        const rows: Entry[] = [];
+        const rows = new PackedEntries();
         for (const r of o) {
-          rows.push([
+          rows.push(
             chainKey("org", r.id),
             encodeChainHead({ seq: r.seq, index: r.idx, leafHash: r.leafHash }),
-          ]);
-          rows.push([
+          );
+          rows.push(
             chainKey("authority", r.id),
             encodeSubchain({ count: r.count, index: r.authorityIndex, digest: toBase64(r.digest) }),
-          ]);
+          );
         }
         for (const r of g)
-          rows.push([
+          rows.push(
             chainKey("grant", r.org, r.id),
             encodeSubchain({ count: r.count, index: r.idx, digest: toBase64(r.digest) }),
-          ]);
+          );
         // Accounts by pages, in the same snapshot: at 10^7 accounts, the driver's row objects
         // for all of them at once would cost more memory than the trie built from them.
         let after: { org: string; id: string } | undefined;
@@ -126,10 +180,10 @@ export class ChainIndexCache {
             .orderBy(asc(accounts.org), asc(accounts.id))
             .limit(this.accountPage);
           for (const r of page)
-            rows.push([
+            rows.push(
               chainKey("account", r.org, r.id),
               encodeChainHead({ seq: r.seq, index: r.idx, leafHash: r.leafHash }),
-            ]);
+            );
           if (page.length < this.accountPage) break;
           after = page.at(-1)!;
         }
@@ -137,8 +191,7 @@ export class ChainIndexCache {
       },
       { isolationLevel: "repeatable read" },
     );
-    rows.sort((x, y) => compareTrieKeys(x[0], y[0]));
-    const trie = Trie.fromSorted(rows);
+    const trie = Trie.fromSorted(rows.sorted());
     this.remember(size, trie);
     return { size, trie };
   }
