@@ -18,9 +18,10 @@
 //   npx tsx bench/scale.ts [--leaves 100000,10000000] [--samples 1000] [--database-url postgres://…]
 //                          [--drop]
 //
-// Seeding 10^7 leaves keeps the index of chain heads of 10^7 chains in this process: run it with
-// NODE_OPTIONS=--max-old-space-size=8192. The seeded databases (bench_scale_<N>) are kept unless
-// --drop is given.
+// Seeding 10^7 leaves keeps the index of chain heads of 10^7 chains in this process: run it as
+// node --max-old-space-size=8192 --import tsx bench/scale.ts …, and give the server a heap of its
+// own with --server-heap-mb when node's default (about 4 GiB here) is too small for the index.
+// The seeded databases (bench_scale_<N>) are kept unless --drop is given.
 
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -40,6 +41,8 @@ const { values: args } = parseArgs({
     leaves: { type: "string", default: "100000,10000000" },
     samples: { type: "string", default: "1000" },
     drop: { type: "boolean", default: false },
+    /** The server's V8 heap limit (--max-old-space-size), MiB; default node's own. */
+    "server-heap-mb": { type: "string" },
     "database-url": {
       type: "string",
       default: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
@@ -160,7 +163,12 @@ async function measureSize(leaves: number): Promise<Figures> {
       "--org-rate",
       "0",
     ],
-    { timeoutMs: 900_000 },
+    {
+      timeoutMs: 900_000,
+      ...(args["server-heap-mb"]
+        ? { env: { NODE_OPTIONS: `--max-old-space-size=${args["server-heap-mb"]}` } }
+        : {}),
+    },
   );
   try {
     const pid = log.child.pid!;
