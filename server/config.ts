@@ -83,6 +83,13 @@ export const serverConfigSchema = z
     witnesses: z.array(witnessSchema).max(15).default([]),
     /** How many witness cosignatures clients should require (published in /v1/log). */
     quorum: int(0, 15).default(0),
+    /**
+     * Hash tiles the server keeps in memory for proofs and tile reads (each up to 24 KiB with its
+     * interior hashes). The default, 8,192, holds every tile of a tree of 2×10^6 leaves; past
+     * that, a proof of a random leaf reads its level-0 tile from the database (bench/scale.ts:
+     * inclusion-proof p50 2.9 ms at 10^7 leaves against 1.1 ms at 10^5).
+     */
+    tileCacheTiles: int(16, 10_000_000).default(8192),
     /** Threads that check envelope signatures before queueing (0: on the event loop; default one per core). */
     verifyThreads: int(0, 64).default(availableParallelism()),
     /** Publish only checkpoints cosigned by this many witnesses (0: publish at once). */
@@ -138,6 +145,7 @@ const ENV: Record<string, keyof ServerConfig> = {
   TRUSTLOG_QUORUM: "quorum",
   TRUSTLOG_PUBLISH_QUORUM: "publishQuorum",
   TRUSTLOG_VERIFY_THREADS: "verifyThreads",
+  TRUSTLOG_TILE_CACHE_TILES: "tileCacheTiles",
   TRUSTLOG_WITNESS_REFRESH_SECONDS: "witnessRefreshSeconds",
   TRUSTLOG_QUORUM_WAIT_MS: "quorumWaitMs",
 };

@@ -64,7 +64,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
 
   try {
     await runMigrations(database, SERVER_MIGRATIONS);
-    const store = new LogStore(database);
+    const store = new LogStore(database, { tileCacheSize: config.tileCacheTiles });
     // Assigned once the publication (which invalidates it) exists.
     let latest: LatestCheckpoint;
     const publication = new Publication({

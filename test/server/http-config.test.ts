@@ -21,6 +21,11 @@ describe("server configuration", () => {
     expect(c.databaseUrl).toBeUndefined();
     expect(keyFilePath(c)).toBe(join("./data", "log.key"));
     expect(pgliteDir(c)).toBe(join("./data", "pglite"));
+    expect(c.tileCacheTiles).toBe(8192);
+  });
+
+  it("sizes the tile cache from TRUSTLOG_TILE_CACHE_TILES", () => {
+    expect(loadServerConfig({ TRUSTLOG_TILE_CACHE_TILES: "65536" }).tileCacheTiles).toBe(65536);
   });
 
   it("reads TRUSTLOG_* and DATABASE_URL, and flags override them", () => {
@@ -50,6 +55,7 @@ describe("server configuration", () => {
     [{ TRUSTLOG_ORIGIN: "a+b" }, "origin"],
     [{ TRUSTLOG_LOG_LEVEL: "loud" }, "logLevel"],
     [{ TRUSTLOG_BATCH_SIZE: "0" }, "batchSize"],
+    [{ TRUSTLOG_TILE_CACHE_TILES: "0" }, "tileCacheTiles"],
     [{ TRUSTLOG_WITNESSES: "not json" }, "TRUSTLOG_WITNESSES"],
   ])("refuses %o", (env, field) => {
     expect(() => loadServerConfig(env)).toThrow(
