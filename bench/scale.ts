@@ -16,7 +16,7 @@
 // prints each ratio (largest size / smallest).
 //
 //   npx tsx bench/scale.ts [--leaves 100000,10000000] [--samples 1000] [--database-url postgres://…]
-//                          [--drop]
+//                          [--drop] [--server-heap-mb N] [--tile-cache-tiles N] [--warm]
 //
 // Seeding 10^7 leaves keeps the index of chain heads of 10^7 chains in this process: run it as
 // node --max-old-space-size=8192 --import tsx bench/scale.ts …, and give the server a heap of its
@@ -43,6 +43,10 @@ const { values: args } = parseArgs({
     drop: { type: "boolean", default: false },
     /** The server's V8 heap limit (--max-old-space-size), MiB; default node's own. */
     "server-heap-mb": { type: "string" },
+    /** The server's tile cache, in tiles (TRUSTLOG_TILE_CACHE_TILES); default the server's. */
+    "tile-cache-tiles": { type: "string" },
+    /** Before the proofs, one proof per level-0 tile (fills the tile cache). */
+    warm: { type: "boolean", default: false },
     "database-url": {
       type: "string",
       default: process.env.DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres",
@@ -53,6 +57,10 @@ const SIZES = args.leaves!.split(",").map(Number);
 const SAMPLES = Number(args.samples);
 const BASE = args["database-url"]!;
 const ORIGIN = "bench.trustlog.example/scale";
+const serverEnv: Record<string, string> = {
+  ...(args["server-heap-mb"] ? { NODE_OPTIONS: `--max-old-space-size=${args["server-heap-mb"]}` } : {}),
+  ...(args["tile-cache-tiles"] ? { TRUSTLOG_TILE_CACHE_TILES: args["tile-cache-tiles"] } : {}),
+};
 
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.floor((p / 100) * (xs.length - 1))]!;
@@ -163,12 +171,7 @@ async function measureSize(leaves: number): Promise<Figures> {
       "--org-rate",
       "0",
     ],
-    {
-      timeoutMs: 900_000,
-      ...(args["server-heap-mb"]
-        ? { env: { NODE_OPTIONS: `--max-old-space-size=${args["server-heap-mb"]}` } }
-        : {}),
-    },
+    { timeoutMs: 900_000, env: serverEnv },
   );
   try {
     const pid = log.child.pid!;
@@ -198,6 +201,24 @@ async function measureSize(leaves: number): Promise<Figures> {
     const batchRate = (40 * 100) / ((performance.now() - t0) / 1000);
     console.log(`append batch100, 4 clients: ${batchRate.toFixed(0)} events/s, ${fmt(batch)}`);
 
+    if (args.warm) {
+      // One proof per level-0 tile, 16 at a time: every tile the measured proofs can need is
+      // then in the tile cache, if it holds them all (as a long-running server's would be).
+      const t = performance.now();
+      let tile = 0;
+      const tiles = Math.ceil(size / 256);
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (tile < tiles) {
+            const index = Math.min(size - 1, 256 * tile++);
+            await get(`${log.url}/v1/proof/inclusion?index=${index}&size=${size}`);
+          }
+        }),
+      );
+      console.log(
+        `warmed the tile cache with ${tiles} proofs in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+      );
+    }
     // Proofs against the tree as seeded (before the appends above), random indices.
     const inclusion: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
