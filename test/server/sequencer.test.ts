@@ -11,7 +11,7 @@ import type { Envelope } from "../../core/event.js";
 import { openNote } from "../../core/note.js";
 import { checkInclusion } from "../../core/proof.js";
 import type { Database } from "../../node/db.js";
-import type { Sequencer, SubmitOk, SubmitResult } from "../../server/sequencer.js";
+import type { Sequencer, SequencerFaults, SubmitOk, SubmitResult } from "../../server/sequencer.js";
 import { ChainIndexCache } from "../../server/storage/chain-index.js";
 import { LogStore } from "../../server/storage/log-store.js";
 import { admin, delegate, History, self, testKey } from "../helpers/events.js";
@@ -101,6 +101,12 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     const results = await sequencer.submit(setup);
     for (const r of results) checkProof(ok(r));
     expect(results.map((r) => ok(r).index)).toEqual(layout.batch(2));
+  };
+
+  /** Stops the sequencer and starts another on the same store with test faults injected. */
+  const restartWithFaults = async (faults: SequencerFaults) => {
+    await sequencer.stop();
+    ({ sequencer } = await startSequencer(database, { history: h, store, faults }));
   };
 
   beforeEach(async () => {
@@ -236,23 +242,18 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     await check();
     const before = await store.latestCheckpoint();
     let failures = 1;
-    await sequencer.stop();
     let signedButNotCommitted: number | undefined;
-    ({ sequencer } = await startSequencer(database, {
-      history: h,
-      store,
-      faults: {
-        // failCheckpointButDoNotPersist: the checkpoint is signed and written in the transaction,
-        // then the transaction dies. (Killing the backend with pg_terminate_backend here instead
-        // trips a postgres-js 3.4.9 bug that poisons the pool, porsager/postgres#1155, so the
-        // failure is raised in the transaction on both back ends.)
-        beforeCommit: async (size) => {
-          if (failures-- <= 0) return;
-          signedButNotCommitted = size;
-          throw new Error("injected failure before COMMIT");
-        },
+    await restartWithFaults({
+      // failCheckpointButDoNotPersist: the checkpoint is signed and written in the transaction,
+      // then the transaction dies. (Killing the backend with pg_terminate_backend here instead
+      // trips a postgres-js 3.4.9 bug that poisons the pool, porsager/postgres#1155, so the
+      // failure is raised in the transaction on both back ends.)
+      beforeCommit: async (size) => {
+        if (failures-- <= 0) return;
+        signedButNotCommitted = size;
+        throw new Error("injected failure before COMMIT");
       },
-    }));
+    });
     const batch = items(
       h.append(h.invite("acme", "dave", delegate(bridge, "scim"))).envelope,
       h.append(h.invite("acme", "erin", delegate(bridge, "scim"))).envelope,
@@ -282,7 +283,6 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     await setupOrg();
     await check();
     const before = (await store.latestCheckpoint())!.size;
-    await sequencer.stop();
     // Batch A creates org beta; batch B, prepared while A commits, adds an admin to beta. A's
     // commit fails only once B has been decided on top of it: B must then be decided again
     // against the log without A (ORG_UNKNOWN), never committed on a head that does not exist.
@@ -292,21 +292,17 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     });
     const bases: number[] = [];
     let failures = 1;
-    ({ sequencer } = await startSequencer(database, {
-      history: h,
-      store,
-      faults: {
-        prepared: (base, n) => {
-          bases.push(base);
-          if (n === 1 && bases.length === 2) bPreparedOn(base);
-        },
-        beforeCommit: async () => {
-          if (failures-- <= 0) return;
-          await bPrepared;
-          throw new Error("injected failure before COMMIT");
-        },
+    await restartWithFaults({
+      prepared: (base, n) => {
+        bases.push(base);
+        if (n === 1 && bases.length === 2) bPreparedOn(base);
       },
-    }));
+      beforeCommit: async () => {
+        if (failures-- <= 0) return;
+        await bPrepared;
+        throw new Error("injected failure before COMMIT");
+      },
+    });
     const beta = h.orgCreate("beta", { admins: [root] });
     // (An org event: it reads only the org, which A's decision cached, so that B is decided
     // without the database, which PGlite's single connection keeps for A's transaction.)
@@ -327,27 +323,22 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     await setupOrg();
     await check();
     const before = (await store.latestCheckpoint())!.size;
-    await sequencer.stop();
     let release: () => void;
     const released = new Promise<void>((resolve) => {
       release = resolve;
     });
     const bases: number[] = [];
     let held = 1;
-    ({ sequencer } = await startSequencer(database, {
-      history: h,
-      store,
-      faults: {
-        prepared: (base) => {
-          bases.push(base);
-          if (bases.length === 2) release();
-        },
-        // The first commit waits until the resubmission has been decided on top of it.
-        beforeCommit: async () => {
-          if (held-- > 0) await released;
-        },
+    await restartWithFaults({
+      prepared: (base) => {
+        bases.push(base);
+        if (bases.length === 2) release();
       },
-    }));
+      // The first commit waits until the resubmission has been decided on top of it.
+      beforeCommit: async () => {
+        if (held-- > 0) await released;
+      },
+    });
     const dave = h.append(h.invite("acme", "dave", delegate(bridge, "scim"))).envelope;
     const first = sequencer.submit(items(dave));
     await vi.waitFor(() => expect(bases.length).toBe(1));
