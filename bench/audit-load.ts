@@ -80,13 +80,11 @@ function postgresCpuMs(): number {
   for (const d of readdirSync("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      if (!stat.includes("(postgres)")) continue;
-      const fields = stat.split(") ")[1]!.split(" ");
-      total += (Number(fields[11]) + Number(fields[12])) * 10;
+      if (readFileSync(`/proc/${d}/comm`, "utf8") !== "postgres\n") continue;
     } catch {
-      // gone meanwhile
+      continue; // gone meanwhile
     }
+    total += cpuMs(Number(d)) ?? 0;
   }
   return total;
 }

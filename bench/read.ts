@@ -23,7 +23,7 @@ import autocannon from "autocannon";
 import postgres from "postgres";
 import { formatTileIndex, TILE_WIDTH } from "../core/tile-paths.js";
 import { cpuMs, startTrustlog } from "../test/helpers/process.js";
-import { seedTree } from "./seed-tree.js";
+import { seedTree, serveSeededArgs } from "./seed-tree.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -48,8 +48,6 @@ const ORIGIN = "bench.trustlog.example/log";
 
 const base = new URL(args["database-url"]!);
 const dbName = `bench_read_${LEAVES}`;
-const dbUrl = new URL(base);
-dbUrl.pathname = `/${dbName}`;
 const dir = join(tmpdir(), `trustlog-bench-read-${LEAVES}`);
 const keyFile = join(dir, "log.key");
 
@@ -143,18 +141,10 @@ const log = args.url
       stop: async () => {},
     }
   : await startTrustlog(
-      [
-        "serve",
-        "--database-url",
-        dbUrl.toString(),
-        "--key-file",
-        keyFile,
-        "--origin",
-        ORIGIN,
-        "--log-level",
-        "warn",
-      ],
-      { timeoutMs: 120_000 },
+      serveSeededArgs({ baseUrl: base.toString(), database: dbName, keyFile, origin: ORIGIN }),
+      {
+        timeoutMs: 120_000,
+      },
     );
 try {
   const size = ((await (await fetch(`${log.url}/readyz`)).json()) as { treeSize: number }).treeSize;

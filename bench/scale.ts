@@ -34,7 +34,7 @@ import { ed25519 } from "../core/ed25519.js";
 import type { Envelope } from "../core/event.js";
 import { accountInvite, orgCreate, sealEvent } from "../core/event-build.js";
 import { startTrustlog } from "../test/helpers/process.js";
-import { databaseUrl, seedTree } from "./seed-tree.js";
+import { databaseUrl, seedTree, serveSeededArgs } from "./seed-tree.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -157,15 +157,8 @@ async function measureSize(leaves: number): Promise<Figures> {
 
   const log = await startTrustlog(
     [
-      "serve",
-      "--database-url",
-      databaseUrl(BASE, name),
-      "--key-file",
-      keyFile,
-      "--origin",
-      ORIGIN,
-      "--log-level",
-      "warn",
+      ...serveSeededArgs({ baseUrl: BASE, database: name, keyFile, origin: ORIGIN }),
+      // One load generator on one address: the write limits are not under test.
       "--client-rate",
       "0",
       "--org-rate",

@@ -44,6 +44,23 @@ export function databaseUrl(baseUrl: string, name: string): string {
   return u.toString();
 }
 
+/** The arguments of `trustlog serve` on a seeded database (the caller adds its own after them). */
+export function serveSeededArgs(
+  o: Pick<SeedTreeOptions, "baseUrl" | "database" | "keyFile" | "origin">,
+): string[] {
+  return [
+    "serve",
+    "--database-url",
+    databaseUrl(o.baseUrl, o.database),
+    "--key-file",
+    o.keyFile,
+    "--origin",
+    o.origin,
+    "--log-level",
+    "warn",
+  ];
+}
+
 /** Seeds up to `leaves` leaves; returns the size reached and the rate of the leaves added now. */
 export async function seedTree(o: SeedTreeOptions): Promise<{ size: number; seconds: number; rate: number }> {
   const chunk = o.chunk ?? 5000;
