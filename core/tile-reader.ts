@@ -107,7 +107,9 @@ export function tileHashReader(
       const located = nodes.map((n) => locateNode(n, size));
       const byTile = new Map<string, { tile: TileId; interior?: TileInterior }>();
       const keys = located.map(({ tile }) => {
-        const key = tilePath(tile);
+        // Names the tile's content like its path does (level, index and width), for less than
+        // the path's zero-padded groups cost: this runs for every node of every proof.
+        const key = `${tile.level}/${tile.index}/${tile.width}`;
         if (!byTile.has(key)) byTile.set(key, { tile, interior: cache?.get(key) });
         return key;
       });

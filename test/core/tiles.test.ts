@@ -340,6 +340,31 @@ describe("a hash reader over tiles", () => {
     );
   });
 
+  it("with one cache shared as the tree grows, a partial tile is never taken for a wider one (property)", async () => {
+    // The server keeps one cache for every size it serves: the partial tile at the right edge
+    // has the same level and index at every size, and only its width tells its versions apart.
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 1_500 }), { minLength: 2, maxLength: 6 }),
+        fc.nat(),
+        async (steps, i) => {
+          const cache = new TileCache(64);
+          let size = 60_000;
+          for (const step of steps) {
+            size += step;
+            const index = (i + size) % size;
+            const { reader } = countingReader(size, cache);
+            expect(await proveInclusion(index, size, reader)).toEqual(
+              await proveInclusion(index, size, memory),
+            );
+            expect(await rootHash(size, reader)).toEqual(await rootHash(size, memory));
+          }
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
   it("refuses a tile of the wrong length and nodes beyond the tree", async () => {
     const short = tileHashReader(async (t) => new Uint8Array(t.width * 32 - 1), 300);
     await expect(short.readHashes([{ level: 0, index: 0 }])).rejects.toSatisfy((e) =>
