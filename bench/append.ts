@@ -7,13 +7,16 @@
 // it is the ratio issue 13 sets a goal for (>= 0.6); the paced scenario reports the rate it
 // sustained against the 1,000/s it was offered, and its p50/p99.
 //
-//   npx tsx bench/append.ts [--runs 3] [--accounts 2000] [--database-url postgres://…]
+//   npx tsx bench/append.ts [--runs 3] [--accounts 2000] [--clients 8] [--database-url postgres://…]
+//
+// Each run also prints the load generator's own CPU time per event and the share of the
+// machine's CPU left idle while it posted: a run with idle cores was not bound by the CPU.
 //
 // The mix per run is realistic for a provisioning service: orgs are created, each issues a
 // grant to its provisioning delegate, the delegate invites accounts, each account adds its key.
 // Three scenarios, each on fresh events (no deduplication):
 //   single    one envelope per POST, 64 concurrent clients (closed loop);
-//   batch100  batches of 100 envelopes, 8 concurrent clients;
+//   batch100  batches of 100 envelopes, 8 concurrent clients (--clients);
 //   paced     one envelope per POST at a fixed 1,000 events/s (open loop), for latency.
 
 import { randomBytes } from "node:crypto";
@@ -27,7 +30,7 @@ import { ed25519 } from "../core/ed25519.js";
 import { type Envelope, parseEnvelope } from "../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../core/event-build.js";
 import { inviteKeyFromSecret } from "../core/invite.js";
-import { cpuMs, startTrustlog } from "../test/helpers/process.js";
+import { cpuMs, machineCpuMs, startTrustlog } from "../test/helpers/process.js";
 import { nativeVerificationsPerSecond } from "./signatures.js";
 
 const { values: args } = parseArgs({
@@ -35,6 +38,8 @@ const { values: args } = parseArgs({
     runs: { type: "string", default: "3" },
     accounts: { type: "string", default: "2000" },
     orgs: { type: "string", default: "10" },
+    /** Concurrent clients of batch100 (closed loop). */
+    clients: { type: "string", default: "8" },
     /** An already running log (for profiling it); default: start one on a fresh database. */
     url: { type: "string" },
     /** The --url server's process id, to report its CPU time per event. */
@@ -193,6 +198,10 @@ interface Result {
   p99: number;
   /** The server process's CPU time (all its threads) per event, in microseconds. */
   serverUs: number | undefined;
+  /** This process's (the load generator's) CPU time per event, in microseconds. */
+  clientUs: number;
+  /** Share of the machine's CPU time left idle while the run posted (0..1), where /proc tells. */
+  idle: number | undefined;
 }
 
 async function scenario(url: string, name: string, run: number, pid?: number): Promise<Result> {
@@ -201,23 +210,33 @@ async function scenario(url: string, name: string, run: number, pid?: number): P
   const events = phases.reduce((n, p) => n + p.length, 0);
   const latencies: number[] = [];
   const cpu0 = cpuMs(pid);
+  const client0 = process.cpuUsage();
+  const machine0 = machineCpuMs();
   const started = performance.now();
   for (const phase of phases) {
     if (name === "single") latencies.push(...(await closedLoop(url, phase, 64)));
     else if (name === "batch100") {
       const batches = [];
       for (let i = 0; i < phase.length; i += 100) batches.push({ events: phase.slice(i, i + 100) });
-      latencies.push(...(await closedLoop(url, batches, 8)));
+      latencies.push(...(await closedLoop(url, batches, Number(args.clients))));
     } else latencies.push(...(await openLoop(url, phase, 1000)));
   }
   const seconds = (performance.now() - started) / 1000;
   const cpu1 = cpuMs(pid);
+  const client = process.cpuUsage(client0);
+  const machine1 = machineCpuMs();
   const serverUs = cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1000) / events : undefined;
+  const idle =
+    machine0 && machine1
+      ? (machine1.idle - machine0.idle) / (machine1.idle - machine0.idle + machine1.busy - machine0.busy)
+      : undefined;
   return {
     eventsPerSecond: events / seconds,
     p50: median(latencies),
     p99: pct(latencies, 99),
     serverUs,
+    clientUs: (client.user + client.system) / events,
+    idle,
   };
 }
 
@@ -274,7 +293,10 @@ try {
     for (let run = 0; run < RUNS; run++) {
       const r = await scenario(server.url, name, run, server.pid);
       results.push(r);
-      const cpu = r.serverUs === undefined ? "" : `, server CPU ${r.serverUs.toFixed(0)} µs/event`;
+      const cpu =
+        (r.serverUs === undefined ? "" : `, server CPU ${r.serverUs.toFixed(0)} µs/event`) +
+        `, load generator ${r.clientUs.toFixed(0)} µs/event` +
+        (r.idle === undefined ? "" : `, machine ${(100 * r.idle).toFixed(0)}% idle`);
       console.log(
         `  ${name.padEnd(9)} run ${run + 1}: ${r.eventsPerSecond.toFixed(0)} events/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${cpu}`,
       );

@@ -134,6 +134,24 @@ export function cpuMs(pid: number | undefined): number | undefined {
   }
 }
 
+/**
+ * The whole machine's CPU time so far, busy and idle (iowait counted as idle), in milliseconds,
+ * from /proc/stat; undefined where there is no /proc. Benches use it to say whether a run was
+ * bound by the cores or by something else (latency, a lock).
+ */
+export function machineCpuMs(): { busy: number; idle: number } | undefined {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+    // cpu user nice system idle iowait irq softirq steal ...
+    const t = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    const idle = t[3]! + t[4]!;
+    const busy = t.reduce((a, b) => a + b, 0) - idle;
+    return { busy: busy * 10, idle: idle * 10 };
+  } catch {
+    return undefined;
+  }
+}
+
 function output(out: string, err: string): string {
   const tail = (s: string) => (s.length > 8000 ? `…${s.slice(-8000)}` : s);
   return `--- stdout\n${tail(out)}\n--- stderr\n${tail(err)}`;
