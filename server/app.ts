@@ -24,7 +24,7 @@ import { tileRoutes } from "./routes/tiles.js";
 import type { Sequencer } from "./sequencer.js";
 import type { LogStore, StoredCheckpoint } from "./storage/log-store.js";
 import type { WriteTokens } from "./storage/tokens.js";
-import type { SignatureVerifier } from "./verify-pool.js";
+import type { SignatureVerifier } from "../node/verify-pool.js";
 
 /** What the write route needs from the sequencer. */
 export type EventSink = Pick<Sequencer, "isLeader" | "queueDepth" | "submit">;

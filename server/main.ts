@@ -17,7 +17,7 @@ import { TokenBuckets } from "./rate-limit.js";
 import { Sequencer } from "./sequencer.js";
 import { LogStore, SERVER_MIGRATIONS } from "./storage/log-store.js";
 import { WriteTokens } from "./storage/tokens.js";
-import { inlineVerifier, VerifyPool } from "./verify-pool.js";
+import { inlineVerifier, VerifyPool } from "../node/verify-pool.js";
 
 export { SERVER_MIGRATIONS };
 

@@ -115,7 +115,7 @@ describe("the compiled package", () => {
 
   it("verifies signatures on a worker thread running the compiled module, without tsx", () => {
     const got = script(`
-      const { VerifyPool } = await import("./dist/server/verify-pool.js");
+      const { VerifyPool } = await import("./dist/node/verify-pool.js");
       const pool = new VerifyPool(1);
       const alive = setInterval(() => {}, 1000); // the pool's workers are unref'd
       const [err] = await pool.verify([new TextEncoder().encode("not an envelope")]);

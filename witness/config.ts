@@ -77,6 +77,11 @@ export const witnessConfigSchema = z.object({
    * measuring what group commit gains (bench/witness.ts).
    */
   groupCommit: yesNo.default(true),
+  /**
+   * Worker threads verifying the logs' signatures (node/verify-pool.ts), a third of a
+   * cosignature's CPU time; 0 verifies them on the event loop.
+   */
+  verifyThreads: int(0, 64).default(1),
 });
 
 export type WitnessConfig = z.infer<typeof witnessConfigSchema>;
@@ -91,6 +96,7 @@ const ENV: Record<string, keyof WitnessConfig> = {
   TRUSTLOG_WITNESS_ALLOW_PGLITE: "allowPglite",
   TRUSTLOG_WITNESS_LOG_LEVEL: "logLevel",
   TRUSTLOG_WITNESS_GROUP_COMMIT: "groupCommit",
+  TRUSTLOG_WITNESS_VERIFY_THREADS: "verifyThreads",
 };
 
 /** Validates a configuration object. Throws CONFIG_INVALID naming each bad field. */

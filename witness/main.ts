@@ -11,6 +11,7 @@ import { parseSignerKey, parseVerifierKey } from "../core/note-keys.js";
 import { type Database, openDatabase, runMigrations } from "../node/db.js";
 import { createLogger, type Logger } from "../node/log.js";
 import { packagePath } from "../node/package-root.js";
+import { VerifyPool } from "../node/verify-pool.js";
 import { createWitnessApp } from "./app.js";
 import { LogAuditor } from "./auditor.js";
 import type { WitnessConfig } from "./config.js";
@@ -18,7 +19,7 @@ import { Gossip } from "./gossip.js";
 import { createWitnessMetrics, type WitnessMetrics } from "./metrics.js";
 import { Puller } from "./pull.js";
 import { WitnessStore } from "./store.js";
-import { Witness, type WitnessHooks } from "./witness.js";
+import { Witness, type WitnessHooks, type WitnessOptions } from "./witness.js";
 
 export const WITNESS_MIGRATIONS = packagePath("migrations", "witness");
 
@@ -32,6 +33,8 @@ export interface RunningWitness {
   metrics: WitnessMetrics;
   puller: Puller;
   gossip: Gossip;
+  /** The threads verifying log signatures (undefined with verifyThreads 0). */
+  verifier: VerifyPool | undefined;
   close(): Promise<void>;
 }
 
@@ -41,6 +44,8 @@ export interface StartOptions {
   hooks?: WitnessHooks;
   /** POSIX seconds for cosignature timestamps (default: the system clock). */
   clock?: () => number;
+  /** Test-only: what verifies log signatures, instead of the configured threads. */
+  signatures?: WitnessOptions["signatures"];
 }
 
 /** Reads a cosignature/v1 signing key file; refuses other key types. */
@@ -120,6 +125,9 @@ export async function startWitness(config: WitnessConfig, opts: StartOptions = {
     const audited = config.logs.filter((l) => l.audit && l.url);
     await store.ensureAudits(audited.map((l) => l.origin));
     const auditors = new Map<string, LogAuditor>();
+    const verifier =
+      !opts.signatures && config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads) : undefined;
+    const signatures = opts.signatures ?? verifier;
     const witness = new Witness({
       signer,
       logs,
@@ -128,6 +136,7 @@ export async function startWitness(config: WitnessConfig, opts: StartOptions = {
       metrics,
       auditors,
       groupCommit: config.groupCommit,
+      ...(signatures ? { signatures } : {}),
       ...(opts.hooks ? { hooks: opts.hooks } : {}),
     });
     for (const l of audited) {
@@ -188,6 +197,7 @@ export async function startWitness(config: WitnessConfig, opts: StartOptions = {
       metrics,
       puller,
       gossip,
+      verifier,
       async close() {
         if (closed) return;
         closed = true;
@@ -196,6 +206,7 @@ export async function startWitness(config: WitnessConfig, opts: StartOptions = {
           server.close(() => resolve());
           (server as { closeAllConnections?: () => void }).closeAllConnections?.();
         });
+        await verifier?.close();
         await database.close();
       },
     };

@@ -113,7 +113,7 @@ export function eventRoutes(deps: AppDeps): Hono<Env> {
         for (const [org, n] of perOrg) rateLimits.org.charge(org, n);
       }
 
-      // Signatures on the verifier threads (server/verify-pool.ts), over the canonical event
+      // Signatures on the verifier threads (node/verify-pool.ts), over the canonical event
       // sliced from the leaf: exactly the bytes that would be logged. Still all of them before
       // anything is queued, but each distinct leaf once: a repeated leaf gets the first's verdict.
       const unique = new Map<string, { parsed: ParsedEnvelope; sigs: number; at: number[] }>();

@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { isTrustlogError } from "../../core/errors.js";
 import { checkSignatures, type Envelope, eventSigningBytes, parseEnvelope } from "../../core/event.js";
-import { inlineVerifier, signedBytes, VerifyPool } from "../../server/verify-pool.js";
+import { inlineVerifier, signedBytes, VerifyPool } from "../../node/verify-pool.js";
 import { admin, History, testKey } from "../helpers/events.js";
 
 const pool = new VerifyPool(2);

@@ -33,8 +33,11 @@ import {
 const KEY_BYTES = 32;
 const SIG_BYTES = 64;
 
-/** What one envelope's verification needs; `sigs` is every (key, signature) pair, in order. */
-interface SigJob {
+/**
+ * What one verification job needs (an envelope's, or a signed note's): the signed message and
+ * every (key, signature) pair over it, in order. Keys are 32 bytes, signatures 64.
+ */
+export interface SigJob {
   message: Uint8Array;
   keys: Uint8Array[];
   sigs: Uint8Array[];
@@ -217,6 +220,22 @@ function verifyInline(envelopes: readonly ParsedEnvelope[]): (TrustlogError | un
   });
 }
 
+function fitsWire(j: SigJob): boolean {
+  return (
+    j.keys.length === j.sigs.length &&
+    j.keys.every((k) => k.length === KEY_BYTES) &&
+    j.sigs.every((s) => s.length === SIG_BYTES)
+  );
+}
+
+/**
+ * `VerifyPool.verifySignatures` on the event loop. A job with a key or signature of the wrong
+ * size, or fewer keys than signatures, fails at its first signature.
+ */
+export function verifySignaturesInline(jobs: readonly SigJob[]): number[] {
+  return jobs.map((j) => (j.keys.length === j.sigs.length ? firstBad(j.message, j.keys, j.sigs) : 0));
+}
+
 /** On the event loop, as the route always did: for tests and as the fallback. */
 export const inlineVerifier: SignatureVerifier = {
   async verifyParsed(envelopes) {
@@ -273,7 +292,7 @@ export class VerifyPool implements SignatureVerifier {
     try {
       const url = import.meta.url;
       const workerData = { trustlogVerifyWorker: true };
-      // Compiled (dist/server/verify-pool.js) the worker is this module, loaded as is. From the
+      // Compiled (dist/node/verify-pool.js) the worker is this module, loaded as is. From the
       // TypeScript sources (vitest, tsx) it needs the TypeScript loader too, registered before
       // this module loads (an --import in execArgv comes too late on Node 20).
       const make = url.endsWith(".ts")
@@ -348,14 +367,34 @@ export class VerifyPool implements SignatureVerifier {
     if (ws.length === 0) return verifyInline(envelopes);
     const prepared = envelopes.map(toJob);
     try {
-      const bad = await new Promise<number[]>((resolve, reject) => {
-        this.queued.push({ jobs: prepared.map((p) => p.job), resolve, reject });
-        if (this.queued.length === 1) setImmediate(() => this.flush());
-      });
+      const bad = await this.queue(prepared.map((p) => p.job));
       return envelopes.map((p, k) => verdict(p.envelope, bad[k]!, prepared[k]!.repeatedAt));
     } catch {
       return verifyInline(envelopes);
     }
+  }
+
+  /**
+   * Per job, the position of its first signature that does not verify, or -1: on the workers,
+   * or on the event loop when they cannot run. The witness checks log signatures this way.
+   */
+  async verifySignatures(jobs: readonly SigJob[]): Promise<number[]> {
+    const ws = jobs.length > 0 ? this.start() : [];
+    if (ws.length === 0) return verifySignaturesInline(jobs);
+    try {
+      return await this.queue(jobs);
+    } catch {
+      return verifySignaturesInline(jobs);
+    }
+  }
+
+  private queue(jobs: readonly SigJob[]): Promise<number[]> {
+    // The wire format has fixed-size fields: a job that does not fit them is answered here.
+    if (!jobs.every(fitsWire)) return Promise.resolve(verifySignaturesInline(jobs));
+    return new Promise<number[]>((resolve, reject) => {
+      this.queued.push({ jobs: [...jobs], resolve, reject });
+      if (this.queued.length === 1) setImmediate(() => this.flush());
+    });
   }
 
   /**
