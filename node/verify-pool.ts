@@ -13,6 +13,9 @@
 //
 // Nothing here changes what is accepted: a batch is checked in full before it is queued, as
 // before. If a worker cannot start or dies, verification falls back to the event loop.
+//
+// The witness uses the same pool (`verifySignatures`, bare jobs) for the logs' signatures on
+// the checkpoints it is asked to cosign.
 
 import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
