@@ -10,6 +10,7 @@ import type { LogInfo } from "../core/api-types.js";
 import { TrustlogError } from "../core/errors.js";
 import { type Database, isDatabaseUnavailable } from "../node/db.js";
 import type { Logger } from "../node/log.js";
+import type { SignatureVerifier } from "../node/verify-pool.js";
 import { errorResponse } from "./http-errors.js";
 import { ImmutableResponses } from "./immutable-responses.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -24,7 +25,6 @@ import { tileRoutes } from "./routes/tiles.js";
 import type { Sequencer } from "./sequencer.js";
 import type { LogStore, StoredCheckpoint } from "./storage/log-store.js";
 import type { WriteTokens } from "./storage/tokens.js";
-import type { SignatureVerifier } from "../node/verify-pool.js";
 
 /** What the write route needs from the sequencer. */
 export type EventSink = Pick<Sequencer, "isLeader" | "queueDepth" | "submit">;

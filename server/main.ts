@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import { type Database, openDatabase, runMigrations } from "../node/db.js";
 import { createLogger, type Logger } from "../node/log.js";
+import { inlineVerifier, VerifyPool } from "../node/verify-pool.js";
 import { type App, createApp, LatestCheckpoint } from "./app.js";
 import { keyFilePath, pgliteDir, type ServerConfig } from "./config.js";
 import { ImmutableResponses } from "./immutable-responses.js";
@@ -17,7 +18,6 @@ import { TokenBuckets } from "./rate-limit.js";
 import { Sequencer } from "./sequencer.js";
 import { LogStore, SERVER_MIGRATIONS } from "./storage/log-store.js";
 import { WriteTokens } from "./storage/tokens.js";
-import { inlineVerifier, VerifyPool } from "../node/verify-pool.js";
 
 export { SERVER_MIGRATIONS };
 
