@@ -2,6 +2,7 @@
 // commit and against its ceiling, in the same run.
 //
 //   npx tsx bench/witness.ts [--logs 50] [--seconds 8] [--runs 3] [--connections N]
+//                            [--verify-threads N]
 //
 // Each run starts `trustlog witness serve` on a fresh database with `--logs` logs, then keeps
 // one request in flight per connection, each on a log no other request holds (each log growing
@@ -33,6 +34,8 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     perLog: { type: "string", default: "" },
     connections: { type: "string", default: "" },
+    /** The witness's verifyThreads (default: its own default, 1); 0 verifies on the event loop. */
+    "verify-threads": { type: "string", default: "" },
   },
 });
 const LOGS = Number(values.logs);
@@ -96,7 +99,12 @@ async function measure(run: number, mode: Mode, logs: TestLog[], bodies: string[
     databaseUrl: db.url,
     port: await freePort(),
   });
-  const w = await spawnWitness(dir, { ...cfg, groupCommit: mode === "group" }, { env: WITNESS_ENV });
+  const threads = values["verify-threads"] ? { verifyThreads: Number(values["verify-threads"]) } : {};
+  const w = await spawnWitness(
+    dir,
+    { ...cfg, ...threads, groupCommit: mode === "group" },
+    { env: WITNESS_ENV },
+  );
   // autocannon rather than fetch: the load generator shares the machine and must stay cheap.
   // A log is claimed by one connection per request (autocannon resets per-connection context
   // after each request, so claims live here) and its checkpoints go out in order.
