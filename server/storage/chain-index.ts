@@ -32,6 +32,15 @@ function toBytes(v: Uint8Array): Uint8Array {
   return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 
+const KEY_BYTES = 32;
+
+/** A copy of `buf` at least `atLeast` long (doubling, so that n pushes copy O(n) bytes). */
+function grow<T extends Uint8Array | Uint32Array>(buf: T, atLeast: number): T {
+  const out = new (buf.constructor as new (n: number) => T)(Math.max(atLeast, buf.length * 2));
+  out.set(buf);
+  return out;
+}
+
 /**
  * Trie entries gathered for one sorted build, packed into a few large buffers: at 10^7 chains,
  * a pair of small typed arrays per chain took more heap than the trie built from them (the
@@ -49,11 +58,7 @@ export class PackedEntries {
     if (key.length !== KEY_BYTES) throw new Error(`a chain key is ${KEY_BYTES} bytes`);
     const n = this.count;
     if ((n + 1) * KEY_BYTES > this.keys.length) this.keys = grow(this.keys, (n + 1) * KEY_BYTES);
-    if (n + 1 > this.ends.length) {
-      const ends = new Uint32Array(this.ends.length * 2);
-      ends.set(this.ends);
-      this.ends = ends;
-    }
+    if (n + 1 > this.ends.length) this.ends = grow(this.ends, n + 1);
     if (this.valueBytes + value.length > this.values.length)
       this.values = grow(this.values, this.valueBytes + value.length);
     this.keys.set(key, n * KEY_BYTES);
@@ -76,14 +81,6 @@ export class PackedEntries {
     order.sort((a, b) => prefix[a]! - prefix[b]! || compareTrieKeys(key(a), key(b)));
     for (const i of order) yield [key(i), values.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!)];
   }
-}
-
-const KEY_BYTES = 32;
-
-function grow(buf: Uint8Array, atLeast: number): Uint8Array {
-  const out = new Uint8Array(Math.max(atLeast, buf.length * 2));
-  out.set(buf);
-  return out;
 }
 
 export class ChainIndexCache {
