@@ -7,6 +7,7 @@
 // processes may share one database; the conditional UPDATE is what keeps them consistent.
 
 import { and, eq, gte, type SQL, sql } from "drizzle-orm";
+import { toHex } from "../core/bytes.js";
 import { EMPTY_ROOT } from "../core/merkle.js";
 import type { Database, Drizzle } from "../node/db.js";
 import {
@@ -45,7 +46,21 @@ export interface AuditState {
 }
 
 export class WitnessStore {
-  constructor(private readonly database: Database) {}
+  /**
+   * Every add-checkpoint reads its log's row: a prepared statement (postgres-js prepares it once
+   * per pooled connection, then each read is one round trip, not two, and is not parsed and
+   * planned again). `?prepare=false` on the database URL turns preparing off, for a pooler in
+   * transaction mode that does not carry prepared statements.
+   */
+  private readonly getLog;
+
+  constructor(private readonly database: Database) {
+    this.getLog = database.db
+      .select()
+      .from(witnessLogs)
+      .where(eq(witnessLogs.origin, sql.placeholder("origin")))
+      .prepare("witness_log_get");
+  }
 
   /** Adds configured logs at size 0, leaving existing rows (and their history) untouched. */
   async ensureLogs(origins: readonly string[]): Promise<void> {
@@ -97,7 +112,7 @@ export class WitnessStore {
   }
 
   async get(origin: string): Promise<LogState | undefined> {
-    const rows = await this.database.db.select().from(witnessLogs).where(eq(witnessLogs.origin, origin));
+    const rows = (await this.getLog.execute({ origin })) as (typeof witnessLogs.$inferSelect)[];
     const r = rows[0];
     return r ? { origin: r.origin, size: r.size, root: r.root, note: r.note, refused: r.refused } : undefined;
   }
@@ -299,20 +314,39 @@ async function casMany(
   // In origin order, the order in which PostgreSQL usually locks the rows: two witness processes
   // sharing the database then take their rows' locks in the same order instead of deadlocking.
   const sorted = [...indices].sort((a, b) => (moves[a]!.origin < moves[b]!.origin ? -1 : 1));
-  const values = sql.join(
-    sorted.map((i) => {
-      const m = moves[i]!;
-      return sql`(${m.origin}::text, ${m.from.size}::bigint, ${m.from.root}::bytea, ${m.to.size}::bigint, ${m.to.root}::bytea, ${m.to.note}::text, ${i}::int)`;
-    }),
-    sql`, `,
-  );
-  const result: unknown = await (db as Drizzle).execute(sql`
-    update ${witnessLogs} as w
-    set size = v.new_size, root = v.new_root, note = v.note, updated_at = now()
-    from (values ${values}) as v(origin, old_size, old_root, new_size, new_root, note, i)
-    where w.origin = v.origin and w.size = v.old_size and w.root = v.old_root and not w.refused
-    returning v.i`);
-  // postgres-js answers an array of rows, PGlite an object holding them.
-  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as { i: number }[];
-  return new Set(rows.map((r) => Number(r.i)));
+  // One fixed text whatever the number of moves (each column one text array, cast and decoded
+  // server-side, as both drivers pass text arrays through unchanged), so that it is prepared
+  // once per connection like the read in `get`.
+  const column = <T>(f: (m: StateMove, i: number) => T) => sorted.map((i) => f(moves[i]!, i));
+  const result = await db
+    .update(witnessLogs)
+    .set({
+      size: sql`v.new_size::bigint`,
+      root: sql`decode(v.new_root, 'hex')`,
+      note: sql`v.note`,
+      updatedAt: sql`now()`,
+    })
+    .from(
+      sql`unnest(${sql.placeholder("origins")}::text[], ${sql.placeholder("oldSizes")}::text[],
+                 ${sql.placeholder("oldRoots")}::text[], ${sql.placeholder("newSizes")}::text[],
+                 ${sql.placeholder("newRoots")}::text[], ${sql.placeholder("notes")}::text[],
+                 ${sql.placeholder("indices")}::text[])
+          as v(origin, old_size, old_root, new_size, new_root, note, i)`,
+    )
+    .where(
+      sql`${witnessLogs.origin} = v.origin and ${witnessLogs.size} = v.old_size::bigint
+          and ${witnessLogs.root} = decode(v.old_root, 'hex') and not ${witnessLogs.refused}`,
+    )
+    .returning({ i: sql<string>`v.i` })
+    .prepare("witness_cas_many")
+    .execute({
+      origins: column((m) => m.origin),
+      oldSizes: column((m) => String(m.from.size)),
+      oldRoots: column((m) => toHex(m.from.root)),
+      newSizes: column((m) => String(m.to.size)),
+      newRoots: column((m) => toHex(m.to.root)),
+      notes: column((m) => m.to.note),
+      indices: column((_, i) => String(i)),
+    });
+  return new Set((result as { i: string }[]).map((r) => Number(r.i)));
 }

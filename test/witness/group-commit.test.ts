@@ -271,6 +271,38 @@ describe("WitnessStore.advanceMany (PostgreSQL)", () => {
       true,
     ]);
   });
+
+  it("a move from the stored size but another root loses, as does a move of a refused log; a winner's root and note are stored byte for byte", async () => {
+    // c is still at size 1 with root(1); b at 4.
+    const otherRoot = { ...move("c", 1, 2), from: { size: 1, root: root(7) } };
+    expect(await store.advanceMany([otherRoot])).toEqual([false]);
+    expect(await store.advanceMany([otherRoot, move("b", 4, 5)])).toEqual([false, true]);
+    await query("update witness_logs set refused = true where origin = 'c'");
+    expect(await store.advanceMany([move("c", 1, 2)])).toEqual([false]);
+    await query("update witness_logs set refused = false where origin = 'c'");
+    const before = await store.get("c");
+    expect(before?.size).toBe(1);
+    expect(equalBytes(before!.root, root(1))).toBe(true);
+    expect(await store.advanceMany([move("c", 1, 2)])).toEqual([true]);
+    const after = await store.get("c");
+    expect(after?.size).toBe(2);
+    expect(equalBytes(after!.root, root(2))).toBe(true);
+    expect(after?.note).toBe("c 2\n");
+  });
+
+  it("works the same with prepared statements turned off by ?prepare=false on the URL (docs/witness.md)", async () => {
+    const url = new URL(db.url);
+    url.searchParams.set("prepare", "false");
+    const plain = await openDatabase({ url: url.toString(), max: 1 });
+    try {
+      expect(plain.client!.options.prepare).toBe(false);
+      const unprepared = new WitnessStore(plain);
+      expect(await unprepared.advanceMany([move("c", 2, 3), move("c", 9, 10)])).toEqual([true, false]);
+      expect((await unprepared.get("c"))?.size).toBe(3);
+    } finally {
+      await plain.close();
+    }
+  });
 });
 
 describe("GroupCommit (a store that answers when told)", () => {
