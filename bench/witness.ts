@@ -14,8 +14,9 @@
 //     own transaction, concurrently (the witness before group commit; issue 13's baseline);
 //   - "group": group commit (witness/group-commit.ts, the default): the state moves of
 //     requests that arrive while a commit is in flight share the next commit.
-// Reports, per mode, cosignatures/s, p50/p99 latency and the mean commit group size (from the
-// witness's /metrics), the medians of the runs, and the ratio group/each. The load average is
+// Reports, per mode, cosignatures/s, p50/p99 latency, the mean commit group size (from the
+// witness's /metrics), the CPU time per cosignature of the witness, of PostgreSQL (all its
+// processes) and of the whole machine, the medians of the runs, and the ratio group/each. The load average is
 // printed with them: the figures are only comparable within one run. Goal (issue 13): group
 // commit >= 2,000 cosignatures/s with p99 < 25 ms.
 
@@ -24,7 +25,7 @@ import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import { formatAddCheckpoint } from "../core/witness-protocol.js";
 import { createTestDatabase } from "../test/helpers/db.js";
-import { cpuMs, freePort, spawnWitness } from "../test/helpers/process.js";
+import { commandCpuMs, cpuMs, freePort, machineCpuMs, spawnWitness } from "../test/helpers/process.js";
 import { TestLog, tempDir, witnessConfig, witnessKey } from "../test/witness/helpers.js";
 
 const { values } = parseArgs({
@@ -64,6 +65,9 @@ interface Result {
   meanGroup: number;
   /** The witness process's CPU time (user + system) per cosignature, in microseconds. */
   cpuMicros: number;
+  /** PostgreSQL's (all its processes), and the whole machine's, per cosignature. */
+  postgresMicros: number;
+  machineMicros: number;
 }
 
 /** CPU seconds (user + system) a process used so far; NaN without /proc. */
@@ -154,6 +158,8 @@ async function measure(run: number, mode: Mode, logs: TestLog[], bodies: string[
   }
   const before = histogramMeanParts(await (await fetch(`${w.url}/metrics`)).text());
   const cpuBefore = cpuSeconds(w.child.pid);
+  const pgBefore = commandCpuMs("postgres") ?? Number.NaN;
+  const machineBefore = machineCpuMs()?.busy ?? Number.NaN;
   const result = await autocannon({
     url: w.url,
     connections: CONNECTIONS,
@@ -162,6 +168,8 @@ async function measure(run: number, mode: Mode, logs: TestLog[], bodies: string[
     requests: [request as never],
   });
   const cpu = cpuSeconds(w.child.pid) - cpuBefore;
+  const pgMs = (commandCpuMs("postgres") ?? Number.NaN) - pgBefore;
+  const machineMs = (machineCpuMs()?.busy ?? Number.NaN) - machineBefore;
   const after = histogramMeanParts(await (await fetch(`${w.url}/metrics`)).text());
   await w.stop();
   await db.drop();
@@ -175,9 +183,11 @@ async function measure(run: number, mode: Mode, logs: TestLog[], bodies: string[
     // "each" commits every request alone.
     meanGroup: mode === "each" ? 1 : groups > 0 ? (after.sum - before.sum) / groups : 0,
     cpuMicros: (cpu / cosigned) * 1e6,
+    postgresMicros: (pgMs / cosigned) * 1e3,
+    machineMicros: (machineMs / cosigned) * 1e3,
   };
   console.log(
-    `run ${run} ${mode.padEnd(5)}: ${cosigned} cosignatures in ${result.duration.toFixed(1)} s = ${r.perSecond.toFixed(0)}/s, p50 ${r.p50} ms, p99 ${r.p99} ms, mean group ${r.meanGroup.toFixed(1)}, witness CPU ${r.cpuMicros.toFixed(0)} µs/cosignature, errors ${r.errors}, idle fillers ${fillers}, load ${loadavg()[0]!.toFixed(2)}`,
+    `run ${run} ${mode.padEnd(5)}: ${cosigned} cosignatures in ${result.duration.toFixed(1)} s = ${r.perSecond.toFixed(0)}/s, p50 ${r.p50} ms, p99 ${r.p99} ms, mean group ${r.meanGroup.toFixed(1)}, witness CPU ${r.cpuMicros.toFixed(0)} µs/cosignature (PostgreSQL ${r.postgresMicros.toFixed(0)}, machine ${r.machineMicros.toFixed(0)}), errors ${r.errors}, idle fillers ${fillers}, load ${loadavg()[0]!.toFixed(2)}`,
   );
   return r;
 }
@@ -211,6 +221,8 @@ const summary = (mode: Mode) => {
     p99: median(rs.map((r) => r.p99)),
     meanGroup: median(rs.map((r) => r.meanGroup)),
     cpuMicros: median(rs.map((r) => r.cpuMicros)),
+    postgresMicros: median(rs.map((r) => r.postgresMicros)),
+    machineMicros: median(rs.map((r) => r.machineMicros)),
   };
 };
 const each = summary("each");
@@ -227,6 +239,6 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(" ")}:\n` +
     `  ceiling, one durable commit per cosignature: ${each.perSecond.toFixed(0)} cosignatures/s, p50 ${each.p50} ms, p99 ${each.p99} ms, witness CPU ${each.cpuMicros.toFixed(0)} µs/cosignature\n` +
-    `  group commit: ${group.perSecond.toFixed(0)} cosignatures/s, p50 ${group.p50} ms, p99 ${group.p99} ms, mean group ${group.meanGroup.toFixed(1)}, witness CPU ${group.cpuMicros.toFixed(0)} µs/cosignature (${(1e6 / group.cpuMicros).toFixed(0)}/s per core)\n` +
+    `  group commit: ${group.perSecond.toFixed(0)} cosignatures/s, p50 ${group.p50} ms, p99 ${group.p99} ms, mean group ${group.meanGroup.toFixed(1)}, witness CPU ${group.cpuMicros.toFixed(0)} µs/cosignature (${(1e6 / group.cpuMicros).toFixed(0)}/s per core), PostgreSQL ${group.postgresMicros.toFixed(0)} µs, machine ${group.machineMicros.toFixed(0)} µs\n` +
     `  ratio group/each: ${(group.perSecond / each.perSecond).toFixed(2)} (median of per-run ratios ${median(ratios).toFixed(2)}); goal >= 2,000/s with p99 < 25 ms: ${group.perSecond >= 2000 && group.p99 < 25 ? "met" : "not met"}`,
 );

@@ -27,7 +27,7 @@
 // vitest does not leave servers behind).
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -132,6 +132,30 @@ export function cpuMs(pid: number | undefined): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * CPU time (ms) used so far by every process whose command name is `comm` (e.g. "postgres":
+ * the server and its backends), or undefined without /proc. A process that exits between two
+ * readings takes its time with it; benches read it while their connections are open.
+ */
+export function commandCpuMs(comm: string): number | undefined {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return undefined;
+  }
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== comm) continue;
+    } catch {
+      continue; // gone meanwhile
+    }
+    total += cpuMs(Number(pid)) ?? 0;
+  }
+  return total;
 }
 
 /**
