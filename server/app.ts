@@ -11,6 +11,7 @@ import { TrustlogError } from "../core/errors.js";
 import { type Database, isDatabaseUnavailable } from "../node/db.js";
 import type { Logger } from "../node/log.js";
 import type { SignatureVerifier } from "../node/verify-pool.js";
+import type { FastProofs } from "./fast-proofs.js";
 import { errorResponse } from "./http-errors.js";
 import { ImmutableResponses } from "./immutable-responses.js";
 import type { ServerMetrics } from "./metrics.js";
@@ -59,6 +60,8 @@ export interface AppDeps {
   };
   /** Where answers that never change are kept for the read fast path (server/main.ts). */
   immutable?: ImmutableResponses;
+  /** The proof fast path, which takes its answers' headers from the app's (server/fast-proofs.ts). */
+  fastProofs?: Pick<FastProofs, "learn">;
 }
 
 export type App = Hono;
@@ -103,13 +106,16 @@ export function createApp(deps: AppDeps): App {
   const app = new Hono();
 
   // Outermost, so that it sees the answer as sent, every header included: a full tile or entry
-  // bundle is kept for the fast path in front of the app (server/immutable-responses.ts).
-  const immutable = deps.immutable;
-  if (immutable) {
+  // bundle is kept for the fast path in front of the app (server/immutable-responses.ts), and
+  // the proof fast path takes its headers from the first proof (server/fast-proofs.ts).
+  const { immutable, fastProofs } = deps;
+  if (immutable || fastProofs) {
     app.use(async (c, next) => {
       await next();
+      if (c.req.method !== "GET") return;
+      fastProofs?.learn(c.req.path, c.res.status, c.res.headers);
       if (
-        c.req.method !== "GET" ||
+        !immutable ||
         !ImmutableResponses.keeps(c.req.path, c.res.status, c.res.headers.get("Cache-Control"))
       ) {
         return;

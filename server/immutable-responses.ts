@@ -33,6 +33,12 @@ export interface ImmutableResponsesOptions {
 // The same rule as hono's requestId middleware: a caller's id is echoed when it is sane.
 const SANE_REQUEST_ID = /^[\w\-=]{1,255}$/;
 
+/** The X-Request-Id of an answer given before the app: the caller's when sane, else a new one. */
+export function requestIdOf(req: IncomingMessage): string {
+  const given = req.headers["x-request-id"];
+  return typeof given === "string" && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
 export class ImmutableResponses {
   private readonly kept = new Map<string, Kept>();
   private bytes = 0;
@@ -76,9 +82,7 @@ export class ImmutableResponses {
     if (req.method !== "GET") return false;
     const hit = this.kept.get(req.url ?? "");
     if (hit === undefined) return false;
-    const given = req.headers["x-request-id"];
-    const id = typeof given === "string" && SANE_REQUEST_ID.test(given) ? given : randomUUID();
-    hit.headers[hit.headers.length - 1] = id;
+    hit.headers[hit.headers.length - 1] = requestIdOf(req);
     res.writeHead(200, hit.headers);
     res.end(hit.body);
     this.opts.onServe?.();

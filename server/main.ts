@@ -10,6 +10,7 @@ import { createLogger, type Logger } from "../node/log.js";
 import { inlineVerifier, VerifyPool } from "../node/verify-pool.js";
 import { type App, createApp, LatestCheckpoint } from "./app.js";
 import { keyFilePath, pgliteDir, type ServerConfig } from "./config.js";
+import { FastProofs, INCLUSION_PROOF_PATH } from "./fast-proofs.js";
 import { ImmutableResponses } from "./immutable-responses.js";
 import { type LogKey, loadOrCreateLogKey } from "./keys.js";
 import { createMetrics, type ServerMetrics } from "./metrics.js";
@@ -35,6 +36,8 @@ export interface RunningServer {
   readonly logger: Logger;
   /** Full tiles and entry bundles answered before the app (the read fast path). */
   readonly immutable: ImmutableResponses;
+  /** Inclusion proofs by index answered before the app (server/fast-proofs.ts). */
+  readonly fastProofs: FastProofs;
 }
 
 export interface StartOptions {
@@ -131,6 +134,19 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     // duration histogram is the app's): a fast answer costs a few microseconds.
     const fastTiles = metrics.httpRequests.labels({ method: "GET", route: "/tile/*", status: "200" });
     const immutable = new ImmutableResponses({ onServe: () => fastTiles.inc() });
+    const fastProofCount = metrics.httpRequests.labels({
+      method: "GET",
+      route: INCLUSION_PROOF_PATH,
+      status: "200",
+    });
+    // The app's listener is made below, from the app that needs this object: a late binding.
+    let appListener: ReturnType<typeof getRequestListener> | undefined;
+    const fastProofs = new FastProofs({
+      store,
+      latest,
+      fallback: (req, res) => appListener!(req, res),
+      onServe: () => fastProofCount.inc(),
+    });
     const verifier = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads) : inlineVerifier;
     if (verifier instanceof VerifyPool) cleanup.push(() => verifier.close());
     const app = createApp({
@@ -154,14 +170,17 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         tokens: new WriteTokens(database),
       },
       immutable,
+      fastProofs,
     });
     if (config.writeAuth === "none" && config.orgCreation === "open") {
       logger.warn("anyone may create orgs on this log (orgCreation open): for development only");
     }
 
-    // Kept answers (full tiles and entry bundles) go out before hono sees the request; everything
-    // else goes to the app, as @hono/node-server's serve() would wire it.
-    const appListener = getRequestListener(app.fetch, { hostname: config.host });
+    // Kept answers (full tiles and entry bundles) and inclusion proofs by index go out before hono
+    // sees the request; everything else goes to the app, as @hono/node-server's serve() would
+    // wire it.
+    appListener = getRequestListener(app.fetch, { hostname: config.host });
+    const listener = appListener;
     const http = createServer(
       {
         // A client gets headersTimeoutMs to send its headers and requestTimeoutMs to send the
@@ -172,7 +191,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
       },
       (req, res) => {
-        if (!immutable.serve(req, res)) appListener(req, res);
+        if (!immutable.serve(req, res) && !fastProofs.serve(req, res)) listener(req, res);
       },
     );
     await new Promise<void>((resolve, reject) => {
@@ -209,6 +228,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       app,
       logger,
       immutable,
+      fastProofs,
     };
     running.set(server, undo);
     logger.info(

@@ -196,6 +196,28 @@ describe("a log whose witnesses are away serves only its published checkpoint", 
     expect(cons.body.error.code).toBe("OUT_OF_RANGE");
   });
 
+  it("so do proofs asked over the socket in the fast path's form (server/fast-proofs.ts)", async () => {
+    const overSocket = async (path: string) => {
+      const res = await fetch(`${s.server.url}${path}`);
+      return { status: res.status, body: (await res.json()) as Json };
+    };
+    // The app has answered proofs already (ROUTES), so the fast path is on.
+    expect(s.server.fastProofs.ready).toBe(true);
+    const answered = s.server.fastProofs.answered;
+    const ok = await overSocket(`/v1/proof/inclusion?index=3&size=${published}`);
+    expect(ok.status).toBe(200);
+    expect(s.server.fastProofs.answered).toBe(answered + 1);
+    expect(ok).toEqual(await read(`/v1/proof/inclusion?size=${published}&index=3`));
+    // Committed, not published: every tile these need is in the database, and still refused.
+    for (const size of [published + 1, published + 2, published + 257]) {
+      const r = await overSocket(`/v1/proof/inclusion?index=0&size=${size}`);
+      expect(r.body.error.code, String(size)).toBe("OUT_OF_RANGE");
+    }
+    const r = await overSocket(`/v1/proof/inclusion?index=${published}&size=${published}`);
+    expect(r.body.error.code).toBe("NOT_FOUND");
+    expect(s.server.fastProofs.answered).toBe(answered + 1);
+  });
+
   it("an account and its history that exist only unpublished are 404", async () => {
     for (const path of [
       "/v1/orgs/acme/accounts/bob",

@@ -1,0 +1,107 @@
+// The proof fast path (issue 13): an inclusion proof by index, asked in its canonical form
+// (`/v1/proof/inclusion?index=I&size=S`, nothing else in the URL), is answered straight from
+// node:http, before hono builds a Request, runs the middleware chain and converts a Response
+// back: those cost about 60% of a proof's CPU time, and proofs are the read clients make most.
+//
+// It answers exactly as the app would: the same function computes the answer
+// (inclusionProofByIndex, shared with the route), and the headers are those of the app's own
+// first successful proof answer (secure headers, CORS, content type), kept as a template; until
+// the app has answered one, and for anything else (another form of the query, a size beyond the
+// latest checkpoint, an index outside the tree, a database error), the request goes to the app,
+// which answers it or its error as usual. Nothing is written to the response before the answer
+// is complete, so handing a request over to the app late is safe.
+
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { LatestCheckpoint } from "./app.js";
+import { requestIdOf } from "./immutable-responses.js";
+import { inclusionProofByIndex } from "./routes/proofs.js";
+import type { LogStore } from "./storage/log-store.js";
+
+/** The route's path, as the app matches it. */
+export const INCLUSION_PROOF_PATH = "/v1/proof/inclusion";
+
+// C2SP-strict decimals (no sign, no leading zeros), at most 16 digits; the value is then
+// checked to be below 2^53 like every decimal parameter (routes/params.ts).
+const CANONICAL = /^\/v1\/proof\/inclusion\?index=(0|[1-9][0-9]{0,15})&size=(0|[1-9][0-9]{0,15})$/;
+
+export interface FastProofsDeps {
+  store: LogStore;
+  latest: LatestCheckpoint;
+  /** Answers a request the fast path does not (the app's request listener). */
+  fallback: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Called for each proof answered here (a metrics counter). */
+  onServe?: () => void;
+}
+
+export class FastProofs {
+  /** The app's answer headers, flat [name, value, …] without Content-Length and X-Request-Id. */
+  private template: string[] | undefined;
+
+  /** How many proofs were answered here (not by the app). */
+  answered = 0;
+
+  constructor(private readonly deps: FastProofsDeps) {}
+
+  /**
+   * Shown each answer of the app to a GET (its path without the query): keeps the headers of
+   * the first successful inclusion proof as the template.
+   */
+  learn(path: string, status: number, headers: Headers): void {
+    if (this.template !== undefined || status !== 200 || path !== INCLUSION_PROOF_PATH) return;
+    const flat: string[] = [];
+    headers.forEach((value, name) => {
+      if (name !== "x-request-id" && name !== "content-length") flat.push(name, value);
+    });
+    this.template = flat;
+  }
+
+  /** Whether the template is known (the fast path is on). */
+  get ready(): boolean {
+    return this.template !== undefined;
+  }
+
+  /**
+   * Takes `req` when it is a canonical inclusion proof by index and returns true (the answer,
+   * or the app's, follows); otherwise returns false without touching `res`.
+   */
+  serve(req: IncomingMessage, res: ServerResponse): boolean {
+    const template = this.template;
+    if (template === undefined || req.method !== "GET") return false;
+    const m = CANONICAL.exec(req.url ?? "");
+    if (m === null) return false;
+    const index = Number(m[1]);
+    const size = Number(m[2]);
+    if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size)) return false;
+    void this.answer(req, res, template, index, size);
+    return true;
+  }
+
+  private async answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    template: string[],
+    index: number,
+    size: number,
+  ): Promise<void> {
+    let body: Buffer;
+    try {
+      const latest = (await this.deps.latest.get())?.size ?? 0;
+      if (size > latest) throw new Error("beyond the latest checkpoint: the app answers");
+      body = Buffer.from(JSON.stringify(await inclusionProofByIndex(this.deps.store, latest, index, size)));
+    } catch {
+      // Every refusal and failure is the app's to answer, with its own error body and logging.
+      this.deps.fallback(req, res);
+      return;
+    }
+    res.writeHead(200, [
+      ...template,
+      "content-length",
+      String(body.length),
+      "x-request-id",
+      requestIdOf(req),
+    ]);
+    res.end(body);
+    this.answered++;
+    this.deps.onServe?.();
+  }
+}
