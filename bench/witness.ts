@@ -16,8 +16,8 @@
 //     requests that arrive while a commit is in flight share the next commit.
 // Reports, per mode, cosignatures/s, p50/p99 latency, the mean commit group size (from the
 // witness's /metrics), the CPU time per cosignature of the witness, of PostgreSQL (all its
-// processes) and of the whole machine, the medians of the runs, and the ratio group/each. The load average is
-// printed with them: the figures are only comparable within one run. Goal (issue 13): group
+// processes) and of the whole machine, the medians of the runs, and the ratio group/each. The
+// load average is printed with them: the figures are only comparable within one run. Goal (issue 13): group
 // commit >= 2,000 cosignatures/s with p99 < 25 ms.
 
 import { loadavg } from "node:os";

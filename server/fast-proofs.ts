@@ -13,7 +13,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { LatestCheckpoint } from "./app.js";
-import { requestIdOf } from "./immutable-responses.js";
+import { repeatableHeaders, requestIdOf } from "./immutable-responses.js";
 import { inclusionProofByIndex } from "./routes/proofs.js";
 import type { LogStore } from "./storage/log-store.js";
 
@@ -24,11 +24,11 @@ export const INCLUSION_PROOF_PATH = "/v1/proof/inclusion";
 // checked to be below 2^53 like every decimal parameter (routes/params.ts).
 const CANONICAL = /^\/v1\/proof\/inclusion\?index=(0|[1-9][0-9]{0,15})&size=(0|[1-9][0-9]{0,15})$/;
 
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
 export interface FastProofsDeps {
   store: LogStore;
   latest: LatestCheckpoint;
-  /** Answers a request the fast path does not (the app's request listener). */
-  fallback: (req: IncomingMessage, res: ServerResponse) => void;
   /** Called for each proof answered here (a metrics counter). */
   onServe?: () => void;
 }
@@ -48,11 +48,7 @@ export class FastProofs {
    */
   learn(path: string, status: number, headers: Headers): void {
     if (this.template !== undefined || status !== 200 || path !== INCLUSION_PROOF_PATH) return;
-    const flat: string[] = [];
-    headers.forEach((value, name) => {
-      if (name !== "x-request-id" && name !== "content-length") flat.push(name, value);
-    });
-    this.template = flat;
+    this.template = repeatableHeaders(headers);
   }
 
   /** Whether the template is known (the fast path is on). */
@@ -61,10 +57,11 @@ export class FastProofs {
   }
 
   /**
-   * Takes `req` when it is a canonical inclusion proof by index and returns true (the answer,
-   * or the app's, follows); otherwise returns false without touching `res`.
+   * Takes `req` when it is a canonical inclusion proof by index and returns true: the answer
+   * follows, or `otherwise` (the app's request listener) answers when the fast path does not.
+   * Returns false without touching `res` for any other request.
    */
-  serve(req: IncomingMessage, res: ServerResponse): boolean {
+  serve(req: IncomingMessage, res: ServerResponse, otherwise: Listener): boolean {
     const template = this.template;
     if (template === undefined || req.method !== "GET") return false;
     const m = CANONICAL.exec(req.url ?? "");
@@ -72,36 +69,31 @@ export class FastProofs {
     const index = Number(m[1]);
     const size = Number(m[2]);
     if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size)) return false;
-    void this.answer(req, res, template, index, size);
+    void this.proof(index, size).then((body) => {
+      // Every refusal and failure is the app's to answer, with its own error body and logging.
+      if (body === undefined) return otherwise(req, res);
+      res.writeHead(200, [
+        ...template,
+        "content-length",
+        String(body.length),
+        "x-request-id",
+        requestIdOf(req),
+      ]);
+      res.end(body);
+      this.answered++;
+      this.deps.onServe?.();
+    });
     return true;
   }
 
-  private async answer(
-    req: IncomingMessage,
-    res: ServerResponse,
-    template: string[],
-    index: number,
-    size: number,
-  ): Promise<void> {
-    let body: Buffer;
+  /** The answer's body, or undefined when the app is to answer. */
+  private async proof(index: number, size: number): Promise<Buffer | undefined> {
     try {
       const latest = (await this.deps.latest.get())?.size ?? 0;
-      if (size > latest) throw new Error("beyond the latest checkpoint: the app answers");
-      body = Buffer.from(JSON.stringify(await inclusionProofByIndex(this.deps.store, latest, index, size)));
+      if (size > latest) return undefined;
+      return Buffer.from(JSON.stringify(await inclusionProofByIndex(this.deps.store, latest, index, size)));
     } catch {
-      // Every refusal and failure is the app's to answer, with its own error body and logging.
-      this.deps.fallback(req, res);
-      return;
+      return undefined;
     }
-    res.writeHead(200, [
-      ...template,
-      "content-length",
-      String(body.length),
-      "x-request-id",
-      requestIdOf(req),
-    ]);
-    res.end(body);
-    this.answered++;
-    this.deps.onServe?.();
   }
 }

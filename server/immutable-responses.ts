@@ -33,6 +33,18 @@ export interface ImmutableResponsesOptions {
 // The same rule as hono's requestId middleware: a caller's id is echoed when it is sane.
 const SANE_REQUEST_ID = /^[\w\-=]{1,255}$/;
 
+/**
+ * An answer's headers as the flat [name, value, …] list writeHead takes, without those set per
+ * answer (X-Request-Id, Content-Length): what a fast path repeats of the app's answer.
+ */
+export function repeatableHeaders(headers: Headers): string[] {
+  const flat: string[] = [];
+  headers.forEach((value, name) => {
+    if (name !== "x-request-id" && name !== "content-length") flat.push(name, value);
+  });
+  return flat;
+}
+
 /** The X-Request-Id of an answer given before the app: the caller's when sane, else a new one. */
 export function requestIdOf(req: IncomingMessage): string {
   const given = req.headers["x-request-id"];
@@ -59,10 +71,7 @@ export class ImmutableResponses {
    */
   remember(url: string, headers: Headers, body: Uint8Array): void {
     if (this.kept.has(url) || body.length > this.maxBytes) return;
-    const flat: string[] = [];
-    headers.forEach((value, name) => {
-      if (name !== "x-request-id" && name !== "content-length") flat.push(name, value);
-    });
+    const flat = repeatableHeaders(headers);
     flat.push("content-length", String(body.length), "x-request-id", "");
     this.kept.set(url, { headers: flat, body: Buffer.from(body) });
     this.bytes += body.length;

@@ -139,14 +139,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
       route: INCLUSION_PROOF_PATH,
       status: "200",
     });
-    // The app's listener is made below, from the app that needs this object: a late binding.
-    let appListener: ReturnType<typeof getRequestListener> | undefined;
-    const fastProofs = new FastProofs({
-      store,
-      latest,
-      fallback: (req, res) => appListener!(req, res),
-      onServe: () => fastProofCount.inc(),
-    });
+    const fastProofs = new FastProofs({ store, latest, onServe: () => fastProofCount.inc() });
     const verifier = config.verifyThreads > 0 ? new VerifyPool(config.verifyThreads) : inlineVerifier;
     if (verifier instanceof VerifyPool) cleanup.push(() => verifier.close());
     const app = createApp({
@@ -179,8 +172,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     // Kept answers (full tiles and entry bundles) and inclusion proofs by index go out before hono
     // sees the request; everything else goes to the app, as @hono/node-server's serve() would
     // wire it.
-    appListener = getRequestListener(app.fetch, { hostname: config.host });
-    const listener = appListener;
+    const appListener = getRequestListener(app.fetch, { hostname: config.host });
     const http = createServer(
       {
         // A client gets headersTimeoutMs to send its headers and requestTimeoutMs to send the
@@ -191,7 +183,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
         connectionsCheckingInterval: Math.max(10, Math.min(1000, Math.floor(config.headersTimeoutMs / 4))),
       },
       (req, res) => {
-        if (!immutable.serve(req, res) && !fastProofs.serve(req, res)) listener(req, res);
+        if (!immutable.serve(req, res) && !fastProofs.serve(req, res, appListener)) appListener(req, res);
       },
     );
     await new Promise<void>((resolve, reject) => {

@@ -88,3 +88,15 @@ export async function startTestServer(
 }
 
 export const batch = (events: Envelope[]) => ({ events });
+
+/** Headers that differ between any two answers (per request, per connection). */
+const VARYING = new Set(["date", "x-request-id", "connection", "keep-alive"]);
+
+/** An answer's headers but those that differ between any two answers: for comparing answers. */
+export function stableHeaders(res: Response): Record<string, string> {
+  const out: Record<string, string> = {};
+  res.headers.forEach((value, name) => {
+    if (!VARYING.has(name)) out[name] = value;
+  });
+  return out;
+}

@@ -12,20 +12,16 @@ import { openNote } from "../../core/note.js";
 import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkInclusion } from "../../core/proof.js";
 import { admin, History, testKey } from "../helpers/events.js";
-import { batch, createStorage, startTestServer, type TestServer, type TestStorage } from "./http-harness.js";
+import {
+  batch,
+  createStorage,
+  stableHeaders,
+  startTestServer,
+  type TestServer,
+  type TestStorage,
+} from "./http-harness.js";
 
 const INVITES = 300;
-
-/** Headers that differ between any two answers (per request, per connection). */
-const VARYING = new Set(["date", "x-request-id", "connection", "keep-alive"]);
-
-function stableHeaders(res: Response): Record<string, string> {
-  const out: Record<string, string> = {};
-  res.headers.forEach((value, name) => {
-    if (!VARYING.has(name)) out[name] = value;
-  });
-  return out;
-}
 
 describe("the proof fast path", () => {
   let storage: TestStorage;
