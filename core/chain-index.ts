@@ -10,7 +10,6 @@
 // (a hidden revocation) or a second branch (a fork) cannot pass. Auditors recompute the trie
 // at every index leaf, so a log that lies in its index is caught like one that lies in its tree.
 
-import { sha256 } from "@noble/hashes/sha2.js";
 import { concat, equalBytes, fromBase64, fromUtf8, toBase64, utf8 } from "./bytes.js";
 import { TrustlogError } from "./errors.js";
 import { isOrgEventType, type KeyEvent, type ParsedEnvelope, parseStoredEnvelope } from "./event.js";
@@ -18,6 +17,7 @@ import { canonicalBytes } from "./jcs.js";
 import { leafHash as computeLeafHash } from "./merkle.js";
 import { decodeTrieProof, verifyTrieProof } from "./mpt.js";
 import { checkInclusion } from "./proof.js";
+import { sha256 } from "./sha256.js";
 import type { Subchain } from "./subchain.js";
 
 export const INDEX_LEAF_TYPE = "log.index";

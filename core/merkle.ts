@@ -7,8 +7,8 @@
 // Sizes and indices are JS numbers up to 2^53. Bitwise operators truncate to 32 bits, so the
 // arithmetic on sizes below uses division, modulo and powers of two instead.
 
-import { sha256 } from "@noble/hashes/sha2.js";
 import { TrustlogError } from "./errors.js";
+import { sha256 } from "./sha256.js";
 
 export const HASH_SIZE = 32;
 

@@ -38,8 +38,8 @@
 // before its contents. Tries are persistent: an update copies the path from each changed leaf to
 // the root and shares everything else, so an old Trie keeps answering for its own root.
 
-import { sha256 } from "@noble/hashes/sha2.js";
 import { TrustlogError } from "./errors.js";
+import { sha256 } from "./sha256.js";
 
 /** The largest key the format allows, in bytes. */
 export const TRIE_MAX_KEY_SIZE = 1024;
@@ -201,19 +201,10 @@ innerScratch[2]![0] = 0x01;
 /** Leaf keys copied out for comparisons. */
 const keyScratch = new Uint8Array(TRIE_MAX_KEY_SIZE);
 
-// SHA-256 through one reused hasher: noble's one-shot sha256() allocates a hasher with its
-// buffers and views on every call, about a third of the cost of hashing a node (bench/mpt.ts).
-// Hashing here is synchronous and never re-entered, so one hasher reset from a pristine copy is
-// safe. The digest lands in a shared buffer, valid until the next call.
-const pristine = sha256.create();
-const hasher = sha256.create();
-const digest = new Uint8Array(HASH_SIZE);
-
+// SHA-256 of a node's preimage (core/sha256.ts: native under Node). The digest is fresh, but
+// callers treat it as valid only until the next call, as when it came from a shared buffer.
 function hashInto(data: Uint8Array): Uint8Array {
-  pristine._cloneInto(hasher);
-  hasher.update(data);
-  hasher.digestInto(digest);
-  return digest;
+  return sha256(data);
 }
 
 /** Writes the leaf preimage into leafScratch and returns its length. */

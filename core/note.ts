@@ -9,9 +9,9 @@
 // MAX_NOTE_SIGNATURES signature lines (Go's limit; the spec asks verifiers to accept at least
 // 16, and trustlog publishes at most 16 on a checkpoint).
 
-import { sha256 } from "@noble/hashes/sha2.js";
 import { concat, equalBytes, fromBase64, fromUtf8, toBase64, toHex, utf8 } from "./bytes.js";
 import { type ErrorCode, TrustlogError } from "./errors.js";
+import { sha256 } from "./sha256.js";
 
 export const MAX_NOTE_BYTES = 1 << 20;
 export const MAX_NOTE_SIGNATURES = 100;

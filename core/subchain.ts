@@ -12,8 +12,8 @@
 // with its length and the log index of its last event. A verifier folds the events it was
 // served and compares: a left-out event, an extra one or another order gives another digest.
 
-import { sha256 } from "@noble/hashes/sha2.js";
 import { concat, fromBase64, toBase64, utf8 } from "./bytes.js";
+import { sha256 } from "./sha256.js";
 
 const DOMAIN = concat(utf8("trustlog/subchain/v1"), new Uint8Array([0]));
 
