@@ -7,23 +7,98 @@ const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const B64_INDEX = new Int16Array(128).fill(-1);
 for (let i = 0; i < B64.length; i++) B64_INDEX[B64.charCodeAt(i)] = i;
 
+const B64_CODES = Uint8Array.from(B64, (c) => c.charCodeAt(0));
+const HEX_CODES = Uint8Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+const PAD = 61; // "="
+
+// Encoders write ASCII codes into one scratch buffer and turn them into a string in one call:
+// building the text piece by piece made a string per group, the largest allocation of a write
+// request (its hashes, keys and proofs are all encoded). "latin1" is windows-1252 in the WHATWG
+// encoding standard, the same as ASCII for the codes written here, in browsers as in Node.
+const ascii = new TextDecoder("latin1");
+let scratch = new Uint8Array(4096);
+
+/** A buffer for `n` codes: the shared one, grown up to 1 MiB; a fresh one beyond. */
+function codes(n: number): Uint8Array {
+  if (n <= scratch.length) return scratch;
+  if (n > 1 << 20) return new Uint8Array(n);
+  scratch = new Uint8Array(Math.min(1 << 20, Math.max(n, 2 * scratch.length)));
+  return scratch;
+}
+
 /** Standard base64 with padding (RFC 4648 §4). */
 export function toBase64(bytes: Uint8Array): string {
-  let out = "";
+  const out = codes(Math.ceil(bytes.length / 3) * 4);
+  let o = 0;
   let i = 0;
   for (; i + 2 < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + B64[n & 63]!;
+    out[o] = B64_CODES[n >> 18]!;
+    out[o + 1] = B64_CODES[(n >> 12) & 63]!;
+    out[o + 2] = B64_CODES[(n >> 6) & 63]!;
+    out[o + 3] = B64_CODES[n & 63]!;
+    o += 4;
   }
   const rest = bytes.length - i;
-  if (rest === 1) {
-    const n = bytes[i]! << 16;
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + "==";
-  } else if (rest === 2) {
-    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
-    out += B64[n >> 18]! + B64[(n >> 12) & 63]! + B64[(n >> 6) & 63]! + "=";
+  if (rest > 0) {
+    const n = (bytes[i]! << 16) | (rest === 2 ? bytes[i + 1]! << 8 : 0);
+    out[o] = B64_CODES[n >> 18]!;
+    out[o + 1] = B64_CODES[(n >> 12) & 63]!;
+    out[o + 2] = rest === 2 ? B64_CODES[(n >> 6) & 63]! : PAD;
+    out[o + 3] = PAD;
+    o += 4;
   }
-  return out;
+  return ascii.decode(out.subarray(0, o));
+}
+
+/** The 6-bit value of the base64 digit at `i`; throws BAD_BASE64 naming the position. */
+function digit(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  const d = c < 128 ? B64_INDEX[c]! : -1;
+  if (d < 0) throw new TrustlogError("BAD_BASE64", `invalid base64 character at ${i}`);
+  return d;
+}
+
+/**
+ * Checks `text` as strict base64 (below) and writes its bytes into `out` when given; returns
+ * how many bytes it encodes. Allocates nothing: the write path checks every key and signature
+ * of every event, and a per-group array here was the largest allocation of a request.
+ */
+function decodeBase64(text: string, out: Uint8Array | undefined): number {
+  if (text.length % 4 !== 0) throw new TrustlogError("BAD_BASE64", "base64 length is not a multiple of 4");
+  // The padding is the trailing "=" or "==", so every other character must be a digit.
+  let pad = 0;
+  if (text.endsWith("==")) pad = 2;
+  else if (text.endsWith("=")) pad = 1;
+  let o = 0;
+  for (let i = 0; i < text.length; i += 4) {
+    const last = i + 4 === text.length;
+    const n =
+      (digit(text, i) << 18) |
+      (digit(text, i + 1) << 12) |
+      (last && pad === 2 ? 0 : digit(text, i + 2) << 6) |
+      (last && pad >= 1 ? 0 : digit(text, i + 3));
+    if (last && pad === 2) {
+      if (n & 0xffff) throw new TrustlogError("BAD_BASE64", "non-canonical base64 (trailing bits)");
+      if (out) out[o] = n >> 16;
+      o += 1;
+    } else if (last && pad === 1) {
+      if (n & 0xff) throw new TrustlogError("BAD_BASE64", "non-canonical base64 (trailing bits)");
+      if (out) {
+        out[o] = n >> 16;
+        out[o + 1] = (n >> 8) & 255;
+      }
+      o += 2;
+    } else {
+      if (out) {
+        out[o] = n >> 16;
+        out[o + 1] = (n >> 8) & 255;
+        out[o + 2] = n & 255;
+      }
+      o += 3;
+    }
+  }
+  return o;
 }
 
 /**
@@ -33,45 +108,27 @@ export function toBase64(bytes: Uint8Array): string {
  */
 export function fromBase64(text: string): Uint8Array {
   if (text.length % 4 !== 0) throw new TrustlogError("BAD_BASE64", "base64 length is not a multiple of 4");
-  let pad = 0;
-  if (text.endsWith("==")) pad = 2;
-  else if (text.endsWith("=")) pad = 1;
+  const pad = text.endsWith("==") ? 2 : text.endsWith("=") ? 1 : 0;
   const out = new Uint8Array((text.length / 4) * 3 - pad);
-  let o = 0;
-  for (let i = 0; i < text.length; i += 4) {
-    const last = i + 4 === text.length;
-    const v = [0, 0, 0, 0];
-    for (let j = 0; j < 4; j++) {
-      const c = text.charCodeAt(i + j);
-      if (last && j >= 4 - pad) {
-        if (c !== 61) throw new TrustlogError("BAD_BASE64", "bad base64 padding");
-        continue;
-      }
-      const d = c < 128 ? B64_INDEX[c]! : -1;
-      if (d < 0) throw new TrustlogError("BAD_BASE64", `invalid base64 character at ${i + j}`);
-      v[j] = d;
-    }
-    const n = (v[0]! << 18) | (v[1]! << 12) | (v[2]! << 6) | v[3]!;
-    if (last && pad === 2) {
-      if (n & 0xffff) throw new TrustlogError("BAD_BASE64", "non-canonical base64 (trailing bits)");
-      out[o++] = n >> 16;
-    } else if (last && pad === 1) {
-      if (n & 0xff) throw new TrustlogError("BAD_BASE64", "non-canonical base64 (trailing bits)");
-      out[o++] = n >> 16;
-      out[o++] = (n >> 8) & 255;
-    } else {
-      out[o++] = n >> 16;
-      out[o++] = (n >> 8) & 255;
-      out[o++] = n & 255;
-    }
-  }
+  decodeBase64(text, out);
   return out;
 }
 
+/**
+ * How many bytes strict base64 `text` encodes, checked exactly as fromBase64 checks it
+ * (TrustlogError "BAD_BASE64"), without decoding them anywhere.
+ */
+export function base64Length(text: string): number {
+  return decodeBase64(text, undefined);
+}
+
 export function toHex(bytes: Uint8Array): string {
-  let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
-  return s;
+  const out = codes(2 * bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    out[2 * i] = HEX_CODES[bytes[i]! >> 4]!;
+    out[2 * i + 1] = HEX_CODES[bytes[i]! & 15]!;
+  }
+  return ascii.decode(out.subarray(0, 2 * bytes.length));
 }
 
 export function fromHex(hex: string): Uint8Array {

@@ -23,6 +23,23 @@ function string(s: string): string {
   return JSON.stringify(s);
 }
 
+/**
+ * Sorts keys in place by UTF-16 code units, the order RFC 8785 §3.2.3 asks for (that of `<` on
+ * strings and of the default sort). An event's objects have a handful of keys: an insertion
+ * sort allocates nothing, where Array.prototype.sort set up its own work state for each object
+ * of each event on the write path.
+ */
+function sortKeys(keys: string[]): string[] {
+  if (keys.length > 16) return keys.sort();
+  for (let i = 1; i < keys.length; i++) {
+    const k = keys[i]!;
+    let j = i - 1;
+    for (; j >= 0 && keys[j]! > k; j--) keys[j + 1] = keys[j]!;
+    keys[j + 1] = k;
+  }
+  return keys;
+}
+
 function value(v: unknown, depth: number): string {
   if (depth > 64) fail("value nested too deeply");
   switch (typeof v) {
@@ -45,8 +62,7 @@ function value(v: unknown, depth: number): string {
       }
       const proto = Object.getPrototypeOf(v);
       if (proto !== Object.prototype && proto !== null) fail("only plain objects can be canonicalized");
-      // Default sort compares UTF-16 code units, which is the order RFC 8785 §3.2.3 asks for.
-      const keys = Object.keys(v).sort();
+      const keys = sortKeys(Object.keys(v));
       let out = "{";
       for (let i = 0; i < keys.length; i++) {
         const k = keys[i]!;

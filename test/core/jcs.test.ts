@@ -104,4 +104,25 @@ describe("RFC 8785 canonical JSON", () => {
       }),
     );
   });
+  it("orders the members of objects of any size by UTF-16 code units (property)", () => {
+    // Keys from a small alphabet collide in prefixes; astral characters sort by their surrogates.
+    const key = fc.array(fc.constantFrom("a", "b", "B", "é", "\u{1F600}", "\uFFFF", "-", " "), {
+      maxLength: 4,
+    });
+    fc.assert(
+      fc.property(
+        fc.dictionary(
+          key.map((cs) => cs.join("")),
+          fc.integer(),
+          { maxKeys: 40 },
+        ),
+        (o) => {
+          const sorted = Object.keys(o).sort();
+          expect(Object.keys(JSON.parse(canonicalize(o)))).toEqual(sorted);
+          expect(canonicalize(o)).toBe(`{${sorted.map((k) => `${JSON.stringify(k)}:${o[k]}`).join(",")}}`);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
 });
