@@ -9,8 +9,9 @@
 //
 //   npx tsx bench/append.ts [--runs 3] [--accounts 2000] [--clients 8] [--database-url postgres://…]
 //
-// Each run also prints the load generator's own CPU time per event and the share of the
-// machine's CPU left idle while it posted: a run with idle cores was not bound by the CPU.
+// Each run also prints CPU time per event of the server, the load generator, PostgreSQL and the
+// whole machine, and the share of the machine's CPU left idle while it posted: a run with idle
+// cores was not bound by the CPU.
 //
 // The mix per run is realistic for a provisioning service: orgs are created, each issues a
 // grant to its provisioning delegate, the delegate invites accounts, each account adds its key.
@@ -30,7 +31,7 @@ import { ed25519 } from "../core/ed25519.js";
 import { type Envelope, parseEnvelope } from "../core/event.js";
 import { accountInvite, grantIssue, keyAdd, orgCreate, sealEvent } from "../core/event-build.js";
 import { inviteKeyFromSecret } from "../core/invite.js";
-import { cpuMs, machineCpuMs, startTrustlog } from "../test/helpers/process.js";
+import { commandCpuMs, cpuMs, machineCpuMs, startTrustlog } from "../test/helpers/process.js";
 import { nativeVerificationsPerSecond } from "./signatures.js";
 
 const { values: args } = parseArgs({
@@ -202,6 +203,10 @@ interface Result {
   clientUs: number;
   /** Share of the machine's CPU time left idle while the run posted (0..1), where /proc tells. */
   idle: number | undefined;
+  /** PostgreSQL's CPU time per event (every process named postgres), where /proc tells. */
+  postgresUs: number | undefined;
+  /** The whole machine's busy CPU time per event, where /proc tells. */
+  machineUs: number | undefined;
 }
 
 async function scenario(url: string, name: string, run: number, pid?: number): Promise<Result> {
@@ -212,6 +217,7 @@ async function scenario(url: string, name: string, run: number, pid?: number): P
   const cpu0 = cpuMs(pid);
   const client0 = process.cpuUsage();
   const machine0 = machineCpuMs();
+  const pg0 = commandCpuMs("postgres");
   const started = performance.now();
   for (const phase of phases) {
     if (name === "single") latencies.push(...(await closedLoop(url, phase, 64)));
@@ -225,6 +231,7 @@ async function scenario(url: string, name: string, run: number, pid?: number): P
   const cpu1 = cpuMs(pid);
   const client = process.cpuUsage(client0);
   const machine1 = machineCpuMs();
+  const pg1 = commandCpuMs("postgres");
   const serverUs = cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1000) / events : undefined;
   const idle =
     machine0 && machine1
@@ -237,6 +244,8 @@ async function scenario(url: string, name: string, run: number, pid?: number): P
     serverUs,
     clientUs: (client.user + client.system) / events,
     idle,
+    postgresUs: pg0 !== undefined && pg1 !== undefined ? ((pg1 - pg0) * 1000) / events : undefined,
+    machineUs: machine0 && machine1 ? ((machine1.busy - machine0.busy) * 1000) / events : undefined,
   };
 }
 
@@ -296,7 +305,9 @@ try {
       const cpu =
         (r.serverUs === undefined ? "" : `, server CPU ${r.serverUs.toFixed(0)} µs/event`) +
         `, load generator ${r.clientUs.toFixed(0)} µs/event` +
-        (r.idle === undefined ? "" : `, machine ${(100 * r.idle).toFixed(0)}% idle`);
+        (r.postgresUs === undefined ? "" : `, PostgreSQL ${r.postgresUs.toFixed(0)} µs/event`) +
+        (r.machineUs === undefined ? "" : `, machine ${r.machineUs.toFixed(0)} µs/event`) +
+        (r.idle === undefined ? "" : `, ${(100 * r.idle).toFixed(0)}% idle`);
       console.log(
         `  ${name.padEnd(9)} run ${run + 1}: ${r.eventsPerSecond.toFixed(0)} events/s, p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms${cpu}`,
       );

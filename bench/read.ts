@@ -17,9 +17,11 @@
 // the same 8 KiB of random bytes again and again is ~7x cheaper than decoding distinct ones
 // (the CPU's branch predictor learns the one body; bench/body-decode.ts measures it), so a
 // ceiling serving one body measures the client's branch predictor, not the server. That
-// one-body ceiling (`/`, always tile 0) is still printed for comparison with earlier figures,
-// and is the ceiling of inclusion proofs (small ASCII bodies, cheap to decode). Each scenario
-// prints its median req/s, p50/p99, the ceilings' medians and the ratios.
+// one-body ceiling (`/`, always tile 0) is still printed for comparison with earlier figures.
+// For inclusion proofs the bare server serves 4,096 real proofs of random leaves, fetched from
+// the log first, at random (the log is asked for any leaf): until 2026-12-07 their ceiling was
+// the one-body one, whose 8 KiB body costs autocannon more to read than a ~1 KiB proof. Each
+// scenario prints its median req/s, p50/p99, the ceilings' medians and the ratios.
 
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -133,38 +135,49 @@ async function measure(url: string, name: string, path: () => string, pid?: numb
 }
 
 // The ceiling's server: as little per request as node:http allows, the bodies prebuilt. A path
-// it was given answers that tile; any other path answers the first (the one-body ceiling).
+// it was given answers its body; any other path answers the first (the one-body ceiling).
 const BARE_SERVER = `
 const http = require("node:http");
 const fs = require("node:fs");
 const all = fs.readFileSync(process.argv[1]);
-const paths = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const size = all.length / paths.length;
-const bodies = new Map(paths.map((p, i) => [p, all.subarray(i * size, (i + 1) * size)]));
-const first = bodies.get(paths[0]);
-const headers = { "Content-Type": "application/octet-stream", "Content-Length": size };
+const index = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const answers = new Map(index.map(({ path, offset, length, type }) => [
+  path,
+  { body: all.subarray(offset, offset + length), headers: { "Content-Type": type, "Content-Length": length } },
+]));
+const first = answers.get(index[0].path);
 const server = http.createServer((req, res) => {
-  res.writeHead(200, headers);
-  res.end(bodies.get(req.url) ?? first);
+  const a = answers.get(req.url) ?? first;
+  res.writeHead(200, a.headers);
+  res.end(a.body);
 });
 server.keepAliveTimeout = 65000;
 server.listen(0, "127.0.0.1", () => console.log(server.address().port));
 `;
 
-/**
- * Starts the bare server in a child process serving `bodies` (all of one size) at `paths`;
- * resolves once it listens.
- */
+/** One answer of the bare server: its path, body and Content-Type. */
+interface BareAnswer {
+  path: string;
+  body: Uint8Array;
+  type: string;
+}
+
+/** Starts the bare server in a child process serving `answers`; resolves once it listens. */
 async function startBareServer(
-  paths: string[],
-  bodies: Uint8Array[],
+  answers: BareAnswer[],
 ): Promise<{ url: string; pid: number; stop: () => void }> {
   mkdirSync(dir, { recursive: true });
   const bodyFile = join(dir, "bare-bodies.bin");
-  const pathFile = join(dir, "bare-paths.json");
-  writeFileSync(bodyFile, Buffer.concat(bodies));
-  writeFileSync(pathFile, JSON.stringify(paths));
-  const child = spawn(process.execPath, ["-e", BARE_SERVER, bodyFile, pathFile], {
+  const indexFile = join(dir, "bare-index.json");
+  let offset = 0;
+  const index = answers.map(({ path, body, type }) => {
+    const entry = { path, offset, length: body.length, type };
+    offset += body.length;
+    return entry;
+  });
+  writeFileSync(bodyFile, Buffer.concat(answers.map((a) => a.body)));
+  writeFileSync(indexFile, JSON.stringify(index));
+  const child = spawn(process.execPath, ["-e", BARE_SERVER, bodyFile, indexFile], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -209,6 +222,20 @@ try {
   }
   const randomTile = () => tilePath(rnd(tileCount));
   const oneBody: Ceiling = { label: "one-body ceiling", path: () => "/" };
+  // The proofs' ceiling serves real proofs too: 4,096 of random leaves, fetched from the log
+  // (a proof is ~1 KiB of JSON; the one-body ceiling's 8 KiB tile costs autocannon more to read
+  // than a proof, which put that ceiling below the log on some machines).
+  const proofPath = (i: number) => `/v1/proof/inclusion?index=${i}&size=${size}`;
+  const proofAnswers: BareAnswer[] = [];
+  if (args.scenarios!.split(",").includes("proofs")) {
+    for (let k = 0; k < MAX_TILES; k++) {
+      const path = proofPath(rnd(size));
+      const res = await fetch(`${log.url}${path}`);
+      if (res.status !== 200) throw new Error(`${path} answered ${res.status}`);
+      proofAnswers.push({ path, body: new Uint8Array(await res.arrayBuffer()), type: "application/json" });
+    }
+  }
+  const randomProof = () => proofAnswers[rnd(proofAnswers.length)]!.path;
   const scenarios: Scenario[] = [
     {
       name: "full tiles",
@@ -218,14 +245,17 @@ try {
     },
     {
       name: "inclusion proofs",
-      path: () => `/v1/proof/inclusion?index=${rnd(size)}&size=${size}`,
-      warm: () => `/v1/proof/inclusion?index=${(next++ * TILE_WIDTH) % size}&size=${size}`,
-      ceilings: [oneBody],
+      path: () => proofPath(rnd(size)),
+      warm: () => proofPath((next++ * TILE_WIDTH) % size),
+      ceilings: [{ label: "ceiling (proofs)", path: randomProof }, oneBody],
     },
   ];
 
   const wanted = args.scenarios!.split(",");
-  const bare = await startBareServer(tilePaths, tileBodies);
+  const bare = await startBareServer([
+    ...tilePaths.map((path, i) => ({ path, body: tileBodies[i]!, type: "application/octet-stream" })),
+    ...proofAnswers,
+  ]);
   console.log(
     `load average before: ${loadavg()
       .map((l) => l.toFixed(2))
