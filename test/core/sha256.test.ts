@@ -5,11 +5,12 @@ import { fromHex, toHex, utf8 } from "../../core/bytes.js";
 import { EMPTY_ROOT, leafHash, nodeHash } from "../../core/merkle.js";
 import { sha256 } from "../../core/sha256.js";
 import { nobleSha256Digest } from "../../core/sha256-noble.js";
-import { nativeSha256 } from "../../node/sha256-native.js";
+import { nativeSha256, nativeSha256ByHashObject } from "../../node/sha256-native.js";
 
 const BACKENDS = [
   { name: "noble", hash: nobleSha256Digest },
   { name: "node:crypto", hash: nativeSha256 },
+  { name: "node:crypto Hash object", hash: nativeSha256ByHashObject },
 ];
 
 // FIPS 180-4 examples (NIST's SHA256.pdf) and the empty string.
