@@ -8,13 +8,13 @@
 // in the log (a repeated PATCH active=false, a retried PUT) cause no event.
 
 import { randomBytes, randomUUID } from "node:crypto";
-import { sha256 } from "@noble/hashes/sha2.js";
 import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import { toBase64, toHex, utf8 } from "../core/bytes.js";
 import { TrustlogError } from "../core/errors.js";
 import { inviteKeyFromSecret } from "../core/invite.js";
 import { canonicalize } from "../core/jcs.js";
 import { grantCovers } from "../core/policy.js";
+import { sha256 } from "../core/sha256.js";
 import type { Database, Drizzle } from "../node/db.js";
 import { badRequest, notFound, ScimError } from "./errors.js";
 import { type Filter, matches, parseFilter, simpleEquality } from "./filter.js";

@@ -9,7 +9,6 @@
 //   GET  /v1/audit                       progress of the audited logs (witness/auditor.ts)
 //   GET  /metrics, /healthz, /           Prometheus, liveness, about (name and vkey)
 
-import { sha256 } from "@noble/hashes/sha2.js";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 // What a cosignature by this witness's key states (docs/witness.md): every log, the C2SP one
@@ -19,6 +18,7 @@ import { AUDIT_STATEMENT, PLAIN_STATEMENT } from "../client/witness-policy.js";
 import { toHex, utf8 } from "../core/bytes.js";
 import { HTTP_STATUS_OF_KIND } from "../core/error-codes.js";
 import { isTrustlogError, TrustlogError } from "../core/errors.js";
+import { sha256 } from "../core/sha256.js";
 import {
   ADD_CHECKPOINT_PATH,
   formatCosignatureResponse,

@@ -15,7 +15,6 @@
 // (witness/audit-confirm.ts) before it stops cosigning. Shipping the state would not help a
 // reader that trusts only the log key: the state is only as good as the replay that built it.
 
-import { sha256 } from "@noble/hashes/sha2.js";
 import { fromBase64, toBase64, toHex, utf8 } from "../core/bytes.js";
 import { isIndexLeaf, parseIndexLeaf, parseLogEntry } from "../core/chain-index.js";
 import { type Checkpoint, parseCheckpoint } from "../core/checkpoint.js";
@@ -24,6 +23,7 @@ import { isOrgEventType } from "../core/event.js";
 import { type HashReader, leafHash } from "../core/merkle.js";
 import { type NoteVerifier, openNote, parseNote } from "../core/note.js";
 import { checkInclusion, proveInclusion } from "../core/proof.js";
+import { sha256 } from "../core/sha256.js";
 import type { Evidence } from "./evidence.js";
 import { evidenceFromJson, evidenceToJson } from "./evidence.js";
 

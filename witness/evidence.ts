@@ -12,13 +12,13 @@
 // A larger tree whose log simply cannot (or will not) produce a proof is suspicious but proves
 // nothing portable; witnesses log it and keep trying, they do not store it as evidence.
 
-import { sha256 } from "@noble/hashes/sha2.js";
 import { equalBytes, fromBase64, toBase64, toHex, utf8 } from "../core/bytes.js";
 import { type Checkpoint, parseCheckpoint } from "../core/checkpoint.js";
 import { TrustlogError } from "../core/errors.js";
 import { type HashReader, rootHash } from "../core/merkle.js";
 import { type NoteVerifier, openNote } from "../core/note.js";
 import { checkConsistency, proveConsistency } from "../core/proof.js";
+import { sha256 } from "../core/sha256.js";
 import type { AnyEvidence } from "./audit-evidence.js";
 
 export type EvidenceKind = "same-size" | "inconsistent";

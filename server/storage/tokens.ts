@@ -15,10 +15,10 @@
 // second.
 
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { sha256 } from "@noble/hashes/sha2.js";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { utf8 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
+import { sha256 } from "../../core/sha256.js";
 import type { Database } from "../../node/db.js";
 import { writeTokens } from "./schema.js";
 
