@@ -1,9 +1,10 @@
 // C2SP tlog-tiles, reading: a HashReader over a tree's tiles (each tile fetched once, its
 // interior hashed up once), and a cache of hashed-up tiles a server shares between readers.
 
+import { toBase64 } from "./bytes.js";
 import { TrustlogError } from "./errors.js";
 import { Lru } from "./lru.js";
-import { HASH_SIZE, type HashReader, isSize, nodeHash } from "./merkle.js";
+import { HASH_SIZE, type HashReader, isSize, type NodeId, nodeHash } from "./merkle.js";
 import { FULL_TILE_BYTES, locateNode, TILE_WIDTH, type TileId, tilePath } from "./tile-paths.js";
 
 /** Hashes up a perfect subtree of `count` (a power of two) hashes of a tile row. */
@@ -39,11 +40,33 @@ export function checkTileData(t: TileId, data: unknown): asserts data is Uint8Ar
  */
 class TileInterior {
   private readonly rises: Uint8Array[];
+  /** Base64 of the nodes asked for as text, per rise: a server answers the same few again and again. */
+  private readonly texts: (string | undefined)[][] = [];
   constructor(row: Uint8Array) {
     this.rises = [row];
   }
 
   node(rise: number, offset: number): Uint8Array {
+    return this.view(rise, offset).slice();
+  }
+
+  /** The node's hash in base64, encoded once for the life of the interior. */
+  nodeBase64(rise: number, offset: number): string {
+    let texts = this.texts[rise];
+    if (texts === undefined) {
+      texts = [];
+      this.texts[rise] = texts;
+    }
+    let text = texts[offset];
+    if (text === undefined) {
+      text = toBase64(this.view(rise, offset));
+      texts[offset] = text;
+    }
+    return text;
+  }
+
+  /** The node's hash, a view into the interior (not to be handed out: callers get copies). */
+  private view(rise: number, offset: number): Uint8Array {
     while (this.rises.length <= rise) {
       const below = this.rises[this.rises.length - 1]!;
       const n = Math.floor(below.length / (2 * HASH_SIZE));
@@ -57,8 +80,17 @@ class TileInterior {
       }
       this.rises.push(next);
     }
-    return this.rises[rise]!.slice(offset * HASH_SIZE, (offset + 1) * HASH_SIZE);
+    const row = this.rises[rise]!;
+    if ((offset + 1) * HASH_SIZE > row.length) {
+      throw new TrustlogError("NODE_NOT_FOUND", `no node ${offset} at rise ${rise} of this tile`);
+    }
+    return row.subarray(offset * HASH_SIZE, (offset + 1) * HASH_SIZE);
   }
+}
+
+/** The cache key of a tile at its width: names its content like its path does, for less. */
+function tileKey(tile: TileId): string {
+  return `${tile.level}/${tile.index}/${tile.width}`;
 }
 
 /**
@@ -87,6 +119,16 @@ export class TileCache {
   get size(): number {
     return this.entries.size;
   }
+
+  /**
+   * The base64 of `node`'s hash in the tree of `size` leaves when its tile is cached, else
+   * undefined: no fetch, no promise (a server's proof fast path; the caller falls back to a
+   * tileHashReader, which fills the cache). Throws NODE_NOT_FOUND as locateNode does.
+   */
+  cachedNodeBase64(node: NodeId, size: number): string | undefined {
+    const { tile, rise, offset } = locateNode(node, size);
+    return this.entries.get(tileKey(tile))?.nodeBase64(rise, offset);
+  }
 }
 
 /**
@@ -109,7 +151,7 @@ export function tileHashReader(
       const keys = located.map(({ tile }) => {
         // Names the tile's content like its path does (level, index and width), for less than
         // the path's zero-padded groups cost: this runs for every node of every proof.
-        const key = `${tile.level}/${tile.index}/${tile.width}`;
+        const key = tileKey(tile);
         if (!byTile.has(key)) byTile.set(key, { tile, interior: cache?.get(key) });
         return key;
       });

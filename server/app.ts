@@ -76,7 +76,14 @@ const EXPOSED_HEADERS = ["Retry-After", "WWW-Authenticate", "X-Request-Id"] as c
  * /checkpoint; what another process commits (a follower replica) shows within `ttlMs`.
  */
 export class LatestCheckpoint {
-  private cached: { at: number; value: Promise<StoredCheckpoint | undefined> } | undefined;
+  private cached:
+    | {
+        at: number;
+        value: Promise<StoredCheckpoint | undefined>;
+        /** The value, once loaded (what peek answers). */
+        loaded?: { checkpoint: StoredCheckpoint | undefined };
+      }
+    | undefined;
 
   /** `load` reads what is published: the latest checkpoint, or the latest with the witness quorum. */
   constructor(
@@ -88,13 +95,29 @@ export class LatestCheckpoint {
     const now = performance.now();
     if (!this.cached || now - this.cached.at > this.ttlMs) {
       const value = this.load();
-      this.cached = { at: now, value };
-      // A failed read is not cached: the next request tries again.
-      value.catch(() => {
-        if (this.cached?.value === value) this.cached = undefined;
-      });
+      const entry: NonNullable<typeof this.cached> = { at: now, value };
+      this.cached = entry;
+      value.then(
+        (checkpoint) => {
+          entry.loaded = { checkpoint };
+        },
+        // A failed read is not cached: the next request tries again.
+        () => {
+          if (this.cached === entry) this.cached = undefined;
+        },
+      );
     }
     return this.cached.value;
+  }
+
+  /**
+   * What get() would resolve to, without waiting: the loaded value while it is fresh, else
+   * undefined (then call get()). For the proof fast path, which answers without a promise.
+   */
+  peek(): { checkpoint: StoredCheckpoint | undefined } | undefined {
+    const c = this.cached;
+    if (c?.loaded === undefined || performance.now() - c.at > this.ttlMs) return undefined;
+    return c.loaded;
   }
 
   invalidate(): void {

@@ -3,9 +3,13 @@
 // node:http, before hono builds a Request, runs the middleware chain and converts a Response
 // back: those cost about 60% of a proof's CPU time, and proofs are the read clients make most.
 //
-// It answers exactly as the app would: the same function computes the answer
-// (inclusionProofByIndex, shared with the route), and the headers are those of the app's own
-// first successful proof answer (secure headers, CORS, content type), kept as a template; until
+// It answers exactly as the app would. When every hash the proof needs is in the shared tile
+// cache and the latest checkpoint is loaded, the answer's text is made at once from the cache,
+// each hash's base64 kept with its tile (LogStore.cachedInclusionProofText: no promise, no
+// copy; it costs about a third of what the route's path does); otherwise the route's own
+// function computes it (inclusionProofByIndex), filling the cache. The headers are those of
+// the app's own first successful proof answer (secure headers, CORS, content type), kept as a
+// template; until
 // the app has answered one, and for anything else (another form of the query, a size beyond the
 // latest checkpoint, an index outside the tree, a database error), the request goes to the app,
 // which answers it or its error as usual. Nothing is written to the response before the answer
@@ -34,11 +38,16 @@ export interface FastProofsDeps {
 }
 
 export class FastProofs {
-  /** The app's answer headers, flat [name, value, …] without Content-Length and X-Request-Id. */
+  /**
+   * The app's answer headers, flat [name, value, …], ending with Content-Length and X-Request-Id
+   * whose values are set per answer.
+   */
   private template: string[] | undefined;
 
   /** How many proofs were answered here (not by the app). */
   answered = 0;
+  /** How many of those were made from the tile cache alone (LogStore.cachedInclusionProofText). */
+  answeredFromCache = 0;
 
   constructor(private readonly deps: FastProofsDeps) {}
 
@@ -48,7 +57,7 @@ export class FastProofs {
    */
   learn(path: string, status: number, headers: Headers): void {
     if (this.template !== undefined || status !== 200 || path !== INCLUSION_PROOF_PATH) return;
-    this.template = repeatableHeaders(headers);
+    this.template = [...repeatableHeaders(headers), "content-length", "", "x-request-id", ""];
   }
 
   /** Whether the template is known (the fast path is on). */
@@ -69,21 +78,35 @@ export class FastProofs {
     const index = Number(m[1]);
     const size = Number(m[2]);
     if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size)) return false;
+    // On a warm cache the answer is made here and now (LogStore.cachedInclusionProofText);
+    // otherwise by the route's own function, which reads the tiles and fills the cache.
+    const latest = this.deps.latest.peek();
+    const text =
+      latest === undefined
+        ? undefined
+        : this.deps.store.cachedInclusionProofText(index, size, latest.checkpoint?.size ?? 0);
+    if (text !== undefined) {
+      this.answeredFromCache++;
+      this.answer(req, res, Buffer.from(text, "latin1"));
+      return true;
+    }
     void this.proof(index, size).then((body) => {
       // Every refusal and failure is the app's to answer, with its own error body and logging.
       if (body === undefined) return otherwise(req, res);
-      res.writeHead(200, [
-        ...template,
-        "content-length",
-        String(body.length),
-        "x-request-id",
-        requestIdOf(req),
-      ]);
-      res.end(body);
-      this.answered++;
-      this.deps.onServe?.();
+      this.answer(req, res, body);
     });
     return true;
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+    // writeHead copies the list: the template's last two values are set per answer.
+    const headers = this.template!;
+    headers[headers.length - 3] = String(body.length);
+    headers[headers.length - 1] = requestIdOf(req);
+    res.writeHead(200, headers);
+    res.end(body);
+    this.answered++;
+    this.deps.onServe?.();
   }
 
   /** The answer's body, or undefined when the app is to answer. */

@@ -7,11 +7,13 @@
 // only grows, so any cached prefix long enough for the width asked for is still correct.
 
 import { and, asc, desc, eq, gte, inArray, lt, sql } from "drizzle-orm";
+import { toBase64 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
 import { ORG_EVENT_TYPES } from "../../core/event.js";
 import { AUTHORITY_EVENT_TYPES } from "../../core/index-entries.js";
 import { Lru } from "../../core/lru.js";
 import { type HashReader, type LeafRange, log2Floor, pow2, subtreeHashes } from "../../core/merkle.js";
+import { inclusionProofRanges } from "../../core/proof.js";
 import type { AccountState, Grant, OrgState } from "../../core/state.js";
 import { FULL_TILE_BYTES, type TileId } from "../../core/tile-paths.js";
 import { TileCache, tileHashReader } from "../../core/tile-reader.js";
@@ -91,6 +93,8 @@ export class LogStore {
    * never changes.
    */
   private edgeHashes = new Lru<string, Uint8Array>(1024);
+  /** The same edge hashes in base64, for the proof fast path. */
+  private edgeTexts = new Lru<string, string>(1024);
   /** The index of chain heads as of recent checkpoints (lookup proofs). */
   readonly chainIndex: ChainIndexCache;
 
@@ -222,6 +226,7 @@ export class LogStore {
     this.tileBytes.clear();
     this.proofTiles = new TileCache(this.opts.tileCacheSize ?? 8192);
     this.edgeHashes = new Lru(1024);
+    this.edgeTexts = new Lru(1024);
   }
 
   /** Tile `t` at exactly its width, from the bytes cache or the database. */
@@ -272,6 +277,43 @@ export class LogStore {
       if (!isNode(lo, hi)) this.edgeHashes.set(`${lo}:${hi}`, hashes[k]!);
     });
     return out;
+  }
+
+  /**
+   * The JSON text of routes/proofs.ts inclusionProofByIndex's answer (the same bytes as
+   * JSON.stringify of it) when every hash it needs is cached, else undefined: the proof fast
+   * path's hot path, with no promise, no database and no copy of a hash, each hash's base64
+   * encoded once for the life of the cache. `latest` is the latest published size; an index or
+   * size the route would refuse is undefined too (the route answers the error). The route
+   * fills the caches this reads.
+   */
+  cachedInclusionProofText(index: number, size: number, latest: number): string | undefined {
+    if (!(index < size && size <= latest)) return undefined;
+    const tiles = this.proofTiles;
+    // Like inclusionProofByIndex: the leaf hash from the latest tree's tiles.
+    const leaf = tiles.cachedNodeBase64({ level: 0, index }, latest);
+    if (leaf === undefined) return undefined;
+    let text = `{"index":${index},"size":${size},"leafHash":"${leaf}","hashes":[`;
+    const ranges = inclusionProofRanges(index, size);
+    for (let i = 0; i < ranges.length; i++) {
+      const [lo, hi] = ranges[i]!;
+      const n = hi - lo;
+      let hash: string | undefined;
+      if (isNode(lo, hi)) hash = tiles.cachedNodeBase64({ level: log2Floor(n), index: lo / n }, size);
+      else {
+        const key = `${lo}:${hi}`;
+        hash = this.edgeTexts.get(key);
+        if (hash === undefined) {
+          const h = this.edgeHashes.get(key);
+          if (h === undefined) return undefined;
+          hash = toBase64(h);
+          this.edgeTexts.set(key, hash);
+        }
+      }
+      if (hash === undefined) return undefined;
+      text += i === 0 ? `"${hash}"` : `,"${hash}"`;
+    }
+    return `${text}]}`;
   }
 
   /** Canonical envelopes of entries [start, start+count), in order (fewer past the end). */

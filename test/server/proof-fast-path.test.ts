@@ -11,6 +11,7 @@ import { parseCheckpoint } from "../../core/checkpoint.js";
 import { openNote } from "../../core/note.js";
 import { parseVerifierKey } from "../../core/note-keys.js";
 import { checkInclusion } from "../../core/proof.js";
+import { inclusionProofByIndex } from "../../server/routes/proofs.js";
 import { admin, History, testKey } from "../helpers/events.js";
 import {
   batch,
@@ -73,24 +74,51 @@ describe("the proof fast path", () => {
       [7, size - 1],
     ] as const;
     for (const [index, n] of cases) {
-      const before = fast();
-      const res = await get(canonical(index, n));
-      const body = Buffer.from(await res.arrayBuffer());
-      expect(res.status).toBe(200);
-      expect(fast()).toBe(before + 1);
-      const app = await get(viaApp(index, n));
-      const appBody = Buffer.from(await app.arrayBuffer());
-      expect(fast()).toBe(before + 1);
-      expect(body.equals(appBody)).toBe(true);
-      expect(stableHeaders(res)).toEqual(stableHeaders(app));
-      expect(res.headers.get("content-length")).toBe(String(body.length));
-      expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
-      if (n === checkpoint.size) {
-        const proof = JSON.parse(body.toString()) as InclusionProofAnswer;
-        // Throws unless the proof leads to the checkpoint's root.
-        checkInclusion(fromBase64(proof.leafHash), index, n, proof.hashes.map(fromBase64), checkpoint.root);
+      // Asked twice: the first may read tiles (the route's function), the second is made from
+      // the tile cache alone (LogStore.cachedInclusionProofText). Both must be the app's answer.
+      for (const pass of [1, 2]) {
+        const before = fast();
+        const fromCache = t.server.fastProofs.answeredFromCache;
+        const res = await get(canonical(index, n));
+        const body = Buffer.from(await res.arrayBuffer());
+        expect(res.status).toBe(200);
+        expect(fast()).toBe(before + 1);
+        if (pass === 2) expect(t.server.fastProofs.answeredFromCache).toBe(fromCache + 1);
+        const app = await get(viaApp(index, n));
+        const appBody = Buffer.from(await app.arrayBuffer());
+        expect(fast()).toBe(before + 1);
+        expect(body.toString()).toBe(appBody.toString());
+        expect(stableHeaders(res)).toEqual(stableHeaders(app));
+        expect(res.headers.get("content-length")).toBe(String(body.length));
+        expect(res.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+        if (n === checkpoint.size) {
+          const proof = JSON.parse(body.toString()) as InclusionProofAnswer;
+          // Throws unless the proof leads to the checkpoint's root.
+          checkInclusion(fromBase64(proof.leafHash), index, n, proof.hashes.map(fromBase64), checkpoint.root);
+        }
       }
     }
+  });
+
+  it("makes from the tile cache exactly the route's answer, for every index and many sizes", async () => {
+    const store = t.server.store;
+    const latest = size;
+    const sizes = [1, 2, 3, 100, 255, 256, 257, 258, size - 1, size];
+    let compared = 0;
+    for (const n of sizes) {
+      for (let index = 0; index < n; index++) {
+        const want = JSON.stringify(await inclusionProofByIndex(store, latest, index, n));
+        // The route's function filled the cache for this proof: it must now be made from it.
+        expect(store.cachedInclusionProofText(index, n, latest)).toBe(want);
+        compared++;
+      }
+    }
+    expect(compared).toBeGreaterThan(1500);
+    // What the route refuses is left to it.
+    expect(store.cachedInclusionProofText(0, 0, latest)).toBeUndefined();
+    expect(store.cachedInclusionProofText(5, 5, latest)).toBeUndefined();
+    expect(store.cachedInclusionProofText(0, latest + 1, latest)).toBeUndefined();
+    expect(store.cachedInclusionProofText(latest, latest, latest)).toBeUndefined();
   });
 
   it("echoes a sane X-Request-Id, as the app does", async () => {
