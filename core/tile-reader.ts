@@ -33,6 +33,9 @@ export function checkTileData(t: TileId, data: unknown): asserts data is Uint8Ar
   }
 }
 
+/** The lowest rise whose nodes' base64 a TileInterior keeps (at most 127 per tile, ~9 KiB). */
+const MEMO_RISE = 2;
+
 /**
  * A tile's row and the tree levels above it within the tile (rises 1..7), each level computed
  * in full the first time a node on it is asked for: an inclusion proof needs nearly every
@@ -40,7 +43,11 @@ export function checkTileData(t: TileId, data: unknown): asserts data is Uint8Ar
  */
 class TileInterior {
   private readonly rises: Uint8Array[];
-  /** Base64 of the nodes asked for as text, per rise: a server answers the same few again and again. */
+  /**
+   * Base64 of the nodes asked for as text, per rise from MEMO_RISE up: those are shared by the
+   * proofs of 4 to 256 leaves. A node below is in the proofs of one or two leaves; kept, the
+   * text of every node would more than double a tile's memory (~72 bytes each against 32).
+   */
   private readonly texts: (string | undefined)[][] = [];
   constructor(row: Uint8Array) {
     this.rises = [row];
@@ -50,8 +57,9 @@ class TileInterior {
     return this.view(rise, offset).slice();
   }
 
-  /** The node's hash in base64, encoded once for the life of the interior. */
+  /** The node's hash in base64 (from MEMO_RISE up, encoded once for the life of the interior). */
   nodeBase64(rise: number, offset: number): string {
+    if (rise < MEMO_RISE) return toBase64(this.view(rise, offset));
     let texts = this.texts[rise];
     if (texts === undefined) {
       texts = [];

@@ -56,7 +56,8 @@ export interface EventRef {
 export interface LogStoreOptions {
   /**
    * How many tiles the cache keeps; default 8192. A full tile costs 16 KiB with its interior
-   * nodes, so the default is up to 128 MiB: every tile of a tree of two million leaves.
+   * nodes, and up to 9 KiB more with the base64 of its upper nodes (the proof fast path), so
+   * the default is up to 200 MiB: every tile of a tree of two million leaves.
    */
   tileCacheSize?: number;
 }
