@@ -135,8 +135,25 @@ export class TileCache {
    */
   cachedNodeBase64(node: NodeId, size: number): string | undefined {
     const { tile, rise, offset } = locateNode(node, size);
-    return this.entries.get(tileKey(tile))?.nodeBase64(rise, offset);
+    // A proof's nodes come tile by tile: one lookup for the run of nodes in the same tile. The
+    // interior kept here may have been evicted since; its content is the tile's all the same.
+    const last = this.last;
+    if (
+      last === undefined ||
+      last.tile.level !== tile.level ||
+      last.tile.index !== tile.index ||
+      last.tile.width !== tile.width
+    ) {
+      const interior = this.entries.get(tileKey(tile));
+      if (interior === undefined) return undefined;
+      this.last = { tile, interior };
+      return interior.nodeBase64(rise, offset);
+    }
+    return last.interior.nodeBase64(rise, offset);
   }
+
+  /** The tile cachedNodeBase64 last found, and its interior. */
+  private last: { tile: TileId; interior: TileInterior } | undefined;
 }
 
 /**
