@@ -9,11 +9,10 @@
 // copy; it costs about a third of what the route's path does); otherwise the route's own
 // function computes it (inclusionProofByIndex), filling the cache. The headers are those of
 // the app's own first successful proof answer (secure headers, CORS, content type), kept as a
-// template; until
-// the app has answered one, and for anything else (another form of the query, a size beyond the
-// latest checkpoint, an index outside the tree, a database error), the request goes to the app,
-// which answers it or its error as usual. Nothing is written to the response before the answer
-// is complete, so handing a request over to the app late is safe.
+// template; until the app has answered one, and for anything else (another form of the query,
+// a size beyond the latest checkpoint, an index outside the tree, a database error), the
+// request goes to the app, which answers it or its error as usual. Nothing is written to the
+// response before the answer is complete, so handing a request over to the app late is safe.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { LatestCheckpoint } from "./app.js";
@@ -81,10 +80,14 @@ export class FastProofs {
     // On a warm cache the answer is made here and now (LogStore.cachedInclusionProofText);
     // otherwise by the route's own function, which reads the tiles and fills the cache.
     const latest = this.deps.latest.peek();
-    const text =
-      latest === undefined
-        ? undefined
-        : this.deps.store.cachedInclusionProofText(index, size, latest.checkpoint?.size ?? 0);
+    let text: string | undefined;
+    try {
+      if (latest !== undefined) {
+        text = this.deps.store.cachedInclusionProofText(index, size, latest.checkpoint?.size ?? 0);
+      }
+    } catch {
+      // Not expected (the sizes are checked first); the route's path answers, or its error.
+    }
     if (text !== undefined) {
       this.answeredFromCache++;
       this.answer(req, res, Buffer.from(text, "latin1"));
