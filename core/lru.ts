@@ -5,7 +5,7 @@
 // A read moves its entry to the front of the list and leaves the Map alone. The earlier version
 // marked an entry as recent by deleting and re-inserting its key (Map keeps insertion order):
 // each delete leaves a hole in V8's ordered hash table, which is compacted when full, and with
-// ~4,000 tiles cached that compaction was a quarter of an inclusion proof's CPU time (issue 13).
+// ~4,000 tiles cached those sets were a quarter of an inclusion proof's CPU time (issue 13).
 
 interface Entry<K, V> {
   key: K;
