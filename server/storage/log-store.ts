@@ -94,8 +94,6 @@ export class LogStore {
    * never changes.
    */
   private edgeHashes = new Lru<string, Uint8Array>(1024);
-  /** The same edge hashes in base64, for the proof fast path. */
-  private edgeTexts = new Lru<string, string>(1024);
   /** The index of chain heads as of recent checkpoints (lookup proofs). */
   readonly chainIndex: ChainIndexCache;
 
@@ -227,7 +225,6 @@ export class LogStore {
     this.tileBytes.clear();
     this.proofTiles = new TileCache(this.opts.tileCacheSize ?? 8192);
     this.edgeHashes = new Lru(1024);
-    this.edgeTexts = new Lru(1024);
   }
 
   /** Tile `t` at exactly its width, from the bytes cache or the database. */
@@ -283,7 +280,7 @@ export class LogStore {
   /**
    * The JSON text of routes/proofs.ts inclusionProofByIndex's answer (the same bytes as
    * JSON.stringify of it) when every hash it needs is cached, else undefined: the proof fast
-   * path's hot path, with no promise, no database and no copy of a hash, each hash's base64
+   * path's hot path, with no promise, no database and no copy of a hash, a tile node's base64
    * encoded once for the life of the cache. `latest` is the latest published size; an index or
    * size the route would refuse is undefined too (the route answers the error). The route
    * fills the caches this reads.
@@ -299,17 +296,12 @@ export class LogStore {
     for (let i = 0; i < ranges.length; i++) {
       const [lo, hi] = ranges[i]!;
       const n = hi - lo;
+      // A range that is not one node is a right-edge hash, one or two per proof: encoded here.
       let hash: string | undefined;
       if (isNode(lo, hi)) hash = tiles.cachedNodeBase64({ level: log2Floor(n), index: lo / n }, size);
       else {
-        const key = `${lo}:${hi}`;
-        hash = this.edgeTexts.get(key);
-        if (hash === undefined) {
-          const h = this.edgeHashes.get(key);
-          if (h === undefined) return undefined;
-          hash = toBase64(h);
-          this.edgeTexts.set(key, hash);
-        }
+        const h = this.edgeHashes.get(`${lo}:${hi}`);
+        hash = h && toBase64(h);
       }
       if (hash === undefined) return undefined;
       text += i === 0 ? `"${hash}"` : `,"${hash}"`;
