@@ -7,7 +7,7 @@
 // clears it whenever a transaction fails or leadership changes hands, and reloads from the
 // database, which always holds the replay of the log up to log_head (same transaction).
 
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { and, eq, inArray, type SQLWrapper, sql } from "drizzle-orm";
 import { fromBase64, toBase64 } from "../../core/bytes.js";
 import { TrustlogError } from "../../core/errors.js";
 import { type EventType, isOrgEventType, type KeyEvent } from "../../core/event.js";
@@ -171,60 +171,66 @@ export async function loadAccounts(
 
 const CHUNK = 1000; // rows per INSERT: well under PostgreSQL's 65,535 parameters
 
-async function insertChunked<T>(rows: T[], insert: (chunk: T[]) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < rows.length; i += CHUNK) await insert(rows.slice(i, i + CHUNK));
+function chunked<T>(rows: T[], insert: (chunk: T[]) => SQLWrapper): SQLWrapper[] {
+  const out: SQLWrapper[] = [];
+  for (let i = 0; i < rows.length; i += CHUNK) out.push(insert(rows.slice(i, i + CHUNK)));
+  return out;
 }
 
 /**
- * Writes the given orgs, grants and accounts as they now are (an org's admin rows are replaced:
- * at most the admin limit; an account's key rows upserted: at most the key limit; each grant is
- * one row). Meant to run inside the batch transaction; durable with its COMMIT.
+ * The statements that write the given orgs, grants and accounts as they now are (an org's admin
+ * rows are replaced: at most the admin limit; an account's key rows upserted: at most the key
+ * limit; each grant is one row), to run in this order inside the batch transaction (the admins'
+ * delete before their insert). Nothing runs until the caller executes them.
  */
-export async function saveState(
-  tx: Tx,
+export function stateStatements(
+  tx: Pick<Drizzle, "insert" | "delete">,
   orgStates: Iterable<OrgState>,
   grantStates: Iterable<Grant>,
   accountStates: Iterable<AccountState>,
-) {
+): SQLWrapper[] {
+  const out: SQLWrapper[] = [];
   const os = [...orgStates];
   const gs = [...grantStates];
   const as = [...accountStates];
   if (os.length > 0) {
     const ids = os.map((o) => o.id);
-    await tx
-      .insert(orgs)
-      .values(
-        os.map((o) => ({
-          id: o.id,
-          name: o.name,
-          threshold: o.threshold,
-          genesis: fromBase64(o.genesis),
-          headSeq: o.head.seq,
-          headLeafHash: fromBase64(o.head.leafHash),
-          headIndex: o.head.index,
-          authorityCount: o.authority.count,
-          authorityIndex: o.authority.index,
-          authorityDigest: fromBase64(o.authority.digest),
-        })),
-      )
-      .onConflictDoUpdate({
-        target: orgs.id,
-        set: {
-          name: sql`excluded.name`,
-          threshold: sql`excluded.threshold`,
-          headSeq: sql`excluded.head_seq`,
-          headLeafHash: sql`excluded.head_leaf_hash`,
-          headIndex: sql`excluded.head_index`,
-          authorityCount: sql`excluded.authority_count`,
-          authorityIndex: sql`excluded.authority_index`,
-          authorityDigest: sql`excluded.authority_digest`,
-        },
-      });
-    await tx.delete(orgAdmins).where(inArray(orgAdmins.org, ids));
+    out.push(
+      tx
+        .insert(orgs)
+        .values(
+          os.map((o) => ({
+            id: o.id,
+            name: o.name,
+            threshold: o.threshold,
+            genesis: fromBase64(o.genesis),
+            headSeq: o.head.seq,
+            headLeafHash: fromBase64(o.head.leafHash),
+            headIndex: o.head.index,
+            authorityCount: o.authority.count,
+            authorityIndex: o.authority.index,
+            authorityDigest: fromBase64(o.authority.digest),
+          })),
+        )
+        .onConflictDoUpdate({
+          target: orgs.id,
+          set: {
+            name: sql`excluded.name`,
+            threshold: sql`excluded.threshold`,
+            headSeq: sql`excluded.head_seq`,
+            headLeafHash: sql`excluded.head_leaf_hash`,
+            headIndex: sql`excluded.head_index`,
+            authorityCount: sql`excluded.authority_count`,
+            authorityIndex: sql`excluded.authority_index`,
+            authorityDigest: sql`excluded.authority_digest`,
+          },
+        }),
+    );
+    out.push(tx.delete(orgAdmins).where(inArray(orgAdmins.org, ids)));
     const adminRows = os.flatMap((o) =>
       o.admins.map((k, position) => ({ org: o.id, key: fromBase64(k), position })),
     );
-    await insertChunked(adminRows, (c) => tx.insert(orgAdmins).values(c));
+    out.push(...chunked(adminRows, (c) => tx.insert(orgAdmins).values(c)));
   }
   if (gs.length > 0) {
     const grantRows = gs.map((g) => ({
@@ -245,28 +251,30 @@ export async function saveState(
       chainIndex: g.chain.index,
       chainDigest: fromBase64(g.chain.digest),
     }));
-    await insertChunked(grantRows, (c) =>
-      tx
-        .insert(grants)
-        .values(c)
-        .onConflictDoUpdate({
-          target: [grants.org, grants.id],
-          set: {
-            status: sql`excluded.status`,
-            revokedIndex: sql`excluded.revoked_index`,
-            revokeReason: sql`excluded.revoke_reason`,
-            chainCount: sql`excluded.chain_count`,
-            chainIndex: sql`excluded.chain_index`,
-            chainDigest: sql`excluded.chain_digest`,
-          },
-        }),
+    out.push(
+      ...chunked(grantRows, (c) =>
+        tx
+          .insert(grants)
+          .values(c)
+          .onConflictDoUpdate({
+            target: [grants.org, grants.id],
+            set: {
+              status: sql`excluded.status`,
+              revokedIndex: sql`excluded.revoked_index`,
+              revokeReason: sql`excluded.revoke_reason`,
+              chainCount: sql`excluded.chain_count`,
+              chainIndex: sql`excluded.chain_index`,
+              chainDigest: sql`excluded.chain_digest`,
+            },
+          }),
+      ),
     );
   }
   if (as.length > 0) {
     // The hot path (a batch of invites touches a thousand accounts): one statement, each column
     // one text array parameter (postgres-js types arrays of numbers and booleans by their first
     // element, so everything goes as text and is cast server-side), bytes as hex.
-    await tx.execute(sql`
+    out.push(sql`
       insert into ${accounts} (org, id, status, external_id, invite_key, ever_active,
                                head_seq, head_leaf_hash, head_index)
       select o, i, s, x, decode(c, 'hex'), a::boolean, q::bigint, decode(h, 'hex'), n::bigint
@@ -287,7 +295,7 @@ export async function saveState(
     // Keys are never removed from a record, only revoked: upsert them all, in one statement
     // like the accounts (building a thousand-row drizzle insert cost more CPU than the commit).
     if (keys.length > 0) {
-      await tx.execute(sql`
+      out.push(sql`
         insert into ${accountKeys} (org, account, key_id, alg, use, pub, status, added_index,
                                     revoked_index, revoke_reason)
         select o, a, i, g, u, decode(p, 'hex'), s, n::bigint, r::bigint, w
@@ -307,6 +315,7 @@ export async function saveState(
           revoke_reason = excluded.revoke_reason`);
     }
   }
+  return out;
 }
 
 /**

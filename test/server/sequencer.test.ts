@@ -279,6 +279,36 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     await check();
   });
 
+  it("commits nothing when a statement after the head's swap fails, and the retry lands whole", async () => {
+    // The batch's statements are pipelined on PostgreSQL: the swap succeeds here and the last
+    // statement (the checkpoint's row) fails; the entries, tiles and state written between must
+    // roll back with it, and the batch is answered as failed.
+    await setupOrg();
+    await check();
+    const before = await store.head();
+    const batch = items(
+      h.append(h.invite("acme", "mia", delegate(bridge, "scim"))).envelope,
+      h.append(h.invite("acme", "ned", delegate(bridge, "scim"))).envelope,
+    );
+    const size = layout.size + batch.length + 1;
+    await database.query("insert into checkpoints (size, root, note) values ($1, $2, 'planted')", [
+      size,
+      new Uint8Array(32),
+    ]);
+    const failed = await sequencer.submit(batch);
+    for (const r of failed) expect(code(r)).toBe("SEQUENCER_FAILED");
+    expect(await store.head()).toEqual(before);
+    expect(await store.findLeaf(batch[0]!.leafHash)).toBeUndefined();
+    expect(await store.getAccount("acme", "mia")).toBeUndefined();
+    expect(await database.query("select 1 from entries where idx >= $1", [before!.size])).toEqual([]);
+
+    await database.query("delete from checkpoints where size = $1", [size]);
+    const retried = await sequencer.submit(batch);
+    expect(retried.map((r) => ok(r).index)).toEqual(layout.batch(2));
+    for (const r of retried) checkProof(ok(r));
+    await check();
+  });
+
   it("throws away a batch prepared on top of one whose commit then failed, and decides its events again", async () => {
     await setupOrg();
     await check();
@@ -541,6 +571,47 @@ describe.each(BACKENDS)("sequencer on %s", (backend) => {
     const after = await expectIndexLeafAt(store, layout.size, layout.trie(h).root());
     expect(after.time).toBe(h.now * 1000);
     // checkLog replays the whole log, recomputing every index leaf, the new one included.
+    await check();
+  });
+
+  it("writes admins removed and added back within one batch as the replay has them, before and after a restart", async () => {
+    // A batch's statements go to PostgreSQL pipelined (server/storage/commit.ts): the admins'
+    // delete must still run before their insert, or the org would lose its admins (or the
+    // insert would collide with rows the delete had yet to remove).
+    await setupOrg();
+    const root2 = testKey("root-2");
+    const root3 = testKey("root-3");
+    const first = await sequencer.submit(
+      items(
+        h.append(h.adminAdd("acme", root2, admin(root))).envelope,
+        h.append(h.adminAdd("acme", root3, admin(root))).envelope,
+        h.append(h.invite("acme", "kim", delegate(bridge, "scim"))).envelope,
+      ),
+    );
+    expect(first.map((r) => ok(r).index)).toEqual(layout.batch(3));
+    await check();
+    const next = await sequencer.submit(
+      items(
+        h.append(h.adminRemove("acme", root2, admin(root))).envelope,
+        h.append(h.adminAdd("acme", root2, admin(root))).envelope,
+        h.append(h.adminRemove("acme", root, admin(root3))).envelope,
+        h.append(h.invite("acme", "lee", delegate(bridge, "scim"))).envelope,
+      ),
+    );
+    expect(next.map((r) => ok(r).index)).toEqual(layout.batch(4));
+    const stored = await store.getOrg("acme");
+    expect(stored?.admins).toEqual([root3.pub, root2.pub]);
+    await check();
+
+    // What a restarted sequencer reads back is the same: the next admin event builds on it.
+    await sequencer.stop();
+    store = new LogStore(database);
+    ({ sequencer } = await startSequencer(database, { history: h, store }));
+    const again = await sequencer.submit(
+      items(h.append(h.adminRemove("acme", root3, admin(root2))).envelope),
+    );
+    expect(again.map((r) => ok(r).index)).toEqual(layout.batch(1));
+    expect((await store.getOrg("acme"))?.admins).toEqual([root2.pub]);
     await check();
   });
 });
