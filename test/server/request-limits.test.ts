@@ -116,15 +116,17 @@ describe("bounded work per request", () => {
 
     it("cuts a chunked body off at the limit", async () => {
       const before = await treeSize(t);
-      const chunk = new TextEncoder().encode(`[${"0,".repeat(32 * 1024)}`);
+      // One array of zeros, one level deep: only its size is wrong (the depth scan reads each
+      // chunk as it comes, so a "[" per chunk would be refused as too deep first).
+      const chunk = new TextEncoder().encode("0,".repeat(32 * 1024));
       let sent = 0;
       const body = new ReadableStream<Uint8Array>({
         pull(controller) {
           // Ten times the limit would follow; the server stops reading well before.
           if (sent > 40 * 1024 * 1024) controller.close();
           else {
-            sent += chunk.length;
-            controller.enqueue(chunk);
+            controller.enqueue(sent === 0 ? new TextEncoder().encode("[") : chunk);
+            sent += sent === 0 ? 1 : chunk.length;
           }
         },
       });
