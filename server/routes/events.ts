@@ -294,6 +294,7 @@ function readIncoming(
       incoming.off("end", onEnd);
       incoming.off("error", onError);
       incoming.off("aborted", onAborted);
+      incoming.off("close", onAborted);
       outcome();
     };
     const onData = (chunk: Buffer) => {
@@ -315,6 +316,8 @@ function readIncoming(
     incoming.on("end", onEnd);
     incoming.on("error", onError);
     incoming.on("aborted", onAborted);
+    // A request closed before its end (whatever node emitted before) settles here too.
+    incoming.on("close", onAborted);
   });
 }
 
