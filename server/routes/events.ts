@@ -261,34 +261,50 @@ export class JsonDepthScanner {
  * body alike (test/server/body-read.test.ts).
  */
 async function readText(c: Context<Env>, limit: number): Promise<string> {
-  const tooLarge = () => new TrustlogError("TOO_LARGE", `request body exceeds ${limit} bytes`);
+  const body = new BodyChunks(limit);
   const declared = c.req.header("content-length");
   if (declared !== undefined && c.req.header("transfer-encoding") === undefined) {
-    if (Number.parseInt(declared, 10) > limit) throw tooLarge();
+    if (Number.parseInt(declared, 10) > limit) throw body.tooLarge();
   }
   const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
-  const body =
-    incoming instanceof IncomingMessage && !incoming.readableDidRead
-      ? await readIncoming(incoming, limit, tooLarge)
-      : await readStream(c.req.raw, limit, tooLarge);
+  if (incoming instanceof IncomingMessage && !incoming.readableDidRead) await readIncoming(incoming, body);
+  else await readStream(c.req.raw, body);
   // Decoded as a web Request's text would be (a leading byte order mark dropped, bad bytes
   // replaced), whichever way the bytes came.
-  return new TextDecoder().decode(body);
+  return new TextDecoder().decode(body.bytes());
 }
 
-const tooDeep = () =>
-  new TrustlogError("MALFORMED", `request body nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
+/** A body's chunks as they arrive, each judged against the byte limit and the JSON depth. */
+class BodyChunks {
+  private readonly scanner = new JsonDepthScanner(MAX_JSON_DEPTH);
+  private readonly chunks: Uint8Array[] = [];
+  private size = 0;
 
-/** Node's request body, read to its end within `limit` bytes and MAX_JSON_DEPTH. */
-function readIncoming(
-  incoming: IncomingMessage,
-  limit: number,
-  tooLarge: () => TrustlogError,
-): Promise<Uint8Array> {
+  constructor(readonly limit: number) {}
+
+  tooLarge(): TrustlogError {
+    return new TrustlogError("TOO_LARGE", `request body exceeds ${this.limit} bytes`);
+  }
+
+  /** Keeps `chunk`, or returns why the body is refused (the chunk is then not kept). */
+  push(chunk: Uint8Array): TrustlogError | undefined {
+    this.size += chunk.length;
+    if (this.size > this.limit) return this.tooLarge();
+    if (this.scanner.push(chunk)) {
+      return new TrustlogError("MALFORMED", `request body nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
+    }
+    this.chunks.push(chunk);
+    return undefined;
+  }
+
+  bytes(): Uint8Array {
+    return this.chunks.length === 1 ? this.chunks[0]! : concat(...this.chunks);
+  }
+}
+
+/** Node's request body, read to its end into `body`. */
+function readIncoming(incoming: IncomingMessage, body: BodyChunks): Promise<void> {
   return new Promise((resolve, reject) => {
-    const scanner = new JsonDepthScanner(MAX_JSON_DEPTH);
-    const chunks: Buffer[] = [];
-    let size = 0;
     const settle = (outcome: () => void) => {
       incoming.off("data", onData);
       incoming.off("end", onEnd);
@@ -298,18 +314,15 @@ function readIncoming(
       outcome();
     };
     const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      const refusal = size > limit ? tooLarge() : scanner.push(chunk) ? tooDeep() : undefined;
+      const refusal = body.push(chunk);
       if (refusal) {
         // Paused, not destroyed: the answer goes out on the same socket (the adapter drains
         // or closes what is left once it is sent).
         incoming.pause();
         settle(() => reject(refusal));
-        return;
       }
-      chunks.push(chunk);
     };
-    const onEnd = () => settle(() => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    const onEnd = () => settle(resolve);
     const onError = (err: Error) => settle(() => reject(err));
     const onAborted = () => settle(() => reject(new Error("the client closed the connection mid-body")));
     incoming.on("data", onData);
@@ -321,26 +334,20 @@ function readIncoming(
   });
 }
 
-/** A web Request's body, read to its end within `limit` bytes and MAX_JSON_DEPTH. */
-async function readStream(req: Request, limit: number, tooLarge: () => TrustlogError): Promise<Uint8Array> {
-  if (!req.body) return new Uint8Array(0);
+/** A web Request's body, read to its end into `body`. */
+async function readStream(req: Request, body: BodyChunks): Promise<void> {
+  if (!req.body) return;
   const reader = req.body.getReader();
-  const scanner = new JsonDepthScanner(MAX_JSON_DEPTH);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    const refusal = size > limit ? tooLarge() : scanner.push(value) ? tooDeep() : undefined;
+    if (done) return;
+    const refusal = body.push(value);
     if (refusal) {
       // Released, not cancelled: cancelling would destroy the socket the answer goes out on.
       reader.releaseLock();
       throw refusal;
     }
-    chunks.push(value);
   }
-  return chunks.length === 1 ? chunks[0]! : concat(...chunks);
 }
 
 /** One envelope, or `{"events": [...]}` with 1..1000 envelopes. */
