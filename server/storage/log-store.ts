@@ -20,6 +20,7 @@ import { TileCache, tileHashReader } from "../../core/tile-reader.js";
 import { type Database, runMigrations } from "../../node/db.js";
 import { packagePath } from "../../node/package-root.js";
 import { ChainIndexCache } from "./chain-index.js";
+import { prepared } from "./prepared.js";
 import { checkpoints, cosignatures, entries, grants, logHead, tiles } from "./schema.js";
 import { accountKey, loadAccounts, loadOrgGrants, loadOrgs } from "./state.js";
 
@@ -112,23 +113,31 @@ export class LogStore {
 
   /** Size of the log as of the last committed batch (0 before the first start). */
   async treeSize(): Promise<number> {
-    const rows = await this.db.select({ size: logHead.size }).from(logHead).where(eq(logHead.id, 1));
-    return rows[0]?.size ?? 0;
+    return (await this.head())?.size ?? 0;
   }
 
   /** The log head row the sequencer compare-and-swaps; undefined before the first start. */
   async head(): Promise<{ size: number; root: Uint8Array } | undefined> {
-    const rows = await this.db
-      .select({ size: logHead.size, root: logHead.root })
-      .from(logHead)
-      .where(eq(logHead.id, 1));
-    return rows[0];
+    const q = prepared(this.db, "log_head", () =>
+      this.db
+        .select({ size: logHead.size, root: logHead.root })
+        .from(logHead)
+        .where(eq(logHead.id, 1))
+        .prepare("log_head"),
+    );
+    return (await q.execute())[0];
   }
 
   async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
-    return this.withCosignatures(
-      await this.db.select().from(checkpoints).orderBy(desc(checkpoints.size)).limit(1),
+    const q = prepared(this.db, "checkpoint_latest", () =>
+      this.db
+        .select()
+        .from(checkpoints)
+        .orderBy(desc(checkpoints.size))
+        .limit(1)
+        .prepare("checkpoint_latest"),
     );
+    return this.withCosignatures(await q.execute());
   }
 
   /**
@@ -150,7 +159,14 @@ export class LogStore {
   }
 
   async checkpointAt(size: number): Promise<StoredCheckpoint | undefined> {
-    return this.withCosignatures(await this.db.select().from(checkpoints).where(eq(checkpoints.size, size)));
+    const q = prepared(this.db, "checkpoint_at", () =>
+      this.db
+        .select()
+        .from(checkpoints)
+        .where(eq(checkpoints.size, sql.placeholder("size")))
+        .prepare("checkpoint_at"),
+    );
+    return this.withCosignatures(await q.execute({ size }));
   }
 
   private async withCosignatures(
@@ -172,13 +188,16 @@ export class LogStore {
    * (witnesses once configured and since removed may have left lines behind).
    */
   private async cosignatureLines(size: number): Promise<string[]> {
-    const rows = await this.db
-      .select({ line: cosignatures.line })
-      .from(cosignatures)
-      .where(eq(cosignatures.size, size))
-      .orderBy(asc(cosignatures.witness))
-      .limit(MAX_CHECKPOINT_SIGNATURES - 1);
-    return rows.map((r) => r.line);
+    const q = prepared(this.db, "cosignature_lines", () =>
+      this.db
+        .select({ line: cosignatures.line })
+        .from(cosignatures)
+        .where(eq(cosignatures.size, sql.placeholder("size")))
+        .orderBy(asc(cosignatures.witness))
+        .limit(MAX_CHECKPOINT_SIGNATURES - 1)
+        .prepare("cosignature_lines"),
+    );
+    return (await q.execute({ size })).map((r) => r.line);
   }
 
   /**
@@ -200,11 +219,14 @@ export class LogStore {
   async readTile(level: number, index: number): Promise<Uint8Array | undefined> {
     const cached = this.tileBytes.get(tileKey(level, index));
     if (cached?.length === FULL_TILE_BYTES) return cached;
-    const rows = await this.db
-      .select({ data: tiles.data })
-      .from(tiles)
-      .where(and(eq(tiles.level, level), eq(tiles.idx, index)));
-    const data = rows[0]?.data;
+    const q = prepared(this.db, "tile", () =>
+      this.db
+        .select({ data: tiles.data })
+        .from(tiles)
+        .where(and(eq(tiles.level, sql.placeholder("level")), eq(tiles.idx, sql.placeholder("index"))))
+        .prepare("tile"),
+    );
+    const data = (await q.execute({ level, index }))[0]?.data;
     if (data) this.rememberTile(level, index, data);
     return data;
   }
@@ -311,55 +333,69 @@ export class LogStore {
 
   /** Canonical envelopes of entries [start, start+count), in order (fewer past the end). */
   async readEntries(start: number, count: number): Promise<Uint8Array[]> {
-    const rows = await this.db
-      .select({ envelope: entries.envelope })
-      .from(entries)
-      .where(and(gte(entries.idx, start), lt(entries.idx, start + count)))
-      .orderBy(asc(entries.idx));
-    return rows.map((r) => r.envelope);
+    const q = prepared(this.db, "entries_range", () =>
+      this.db
+        .select({ envelope: entries.envelope })
+        .from(entries)
+        .where(and(gte(entries.idx, sql.placeholder("start")), lt(entries.idx, sql.placeholder("end"))))
+        .orderBy(asc(entries.idx))
+        .prepare("entries_range"),
+    );
+    return (await q.execute({ start, end: start + count })).map((r) => r.envelope);
   }
 
   async getEntry(index: number): Promise<StoredEntry | undefined> {
-    const rows = await this.db
-      .select({ index: entries.idx, leafHash: entries.leafHash, envelope: entries.envelope })
-      .from(entries)
-      .where(eq(entries.idx, index));
-    return rows[0];
+    const q = prepared(this.db, "entry", () =>
+      this.db
+        .select({ index: entries.idx, leafHash: entries.leafHash, envelope: entries.envelope })
+        .from(entries)
+        .where(eq(entries.idx, sql.placeholder("index")))
+        .prepare("entry"),
+    );
+    return (await q.execute({ index }))[0];
   }
 
   /** The stored leaves at these indices, by index (absent ones left out). */
   async getEntries(indices: readonly number[]): Promise<Map<number, Uint8Array>> {
     const out = new Map<number, Uint8Array>();
     if (indices.length === 0) return out;
-    const rows = await this.db
-      .select({ index: entries.idx, envelope: entries.envelope })
-      .from(entries)
-      .where(sql`${entries.idx} = any(${sql.param(indices.map(String))}::bigint[])`);
-    for (const r of rows) out.set(r.index, r.envelope);
+    const q = prepared(this.db, "entries_at", () =>
+      this.db
+        .select({ index: entries.idx, envelope: entries.envelope })
+        .from(entries)
+        .where(sql`${entries.idx} = any(${sql.placeholder("indices")}::bigint[])`)
+        .prepare("entries_at"),
+    );
+    for (const r of await q.execute({ indices: indices.map(String) })) out.set(r.index, r.envelope);
     return out;
   }
 
   async findLeaf(leafHash: Uint8Array): Promise<number | undefined> {
-    const rows = await this.db
-      .select({ idx: entries.idx })
-      .from(entries)
-      .where(eq(entries.leafHash, leafHash));
-    return rows[0]?.idx;
+    const q = prepared(this.db, "leaf_by_hash", () =>
+      this.db
+        .select({ idx: entries.idx })
+        .from(entries)
+        .where(eq(entries.leafHash, sql.placeholder("leafHash")))
+        .prepare("leaf_by_hash"),
+    );
+    return (await q.execute({ leafHash }))[0]?.idx;
   }
 
   /** Indices of the leaves among `hashes` that are already in the log (key: base64-free hex). */
   async findLeaves(hashes: Uint8Array[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
     if (hashes.length === 0) return found;
-    const rows = await this.db
-      .select({ idx: entries.idx, leafHash: entries.leafHash })
-      .from(entries)
-      // One text-array parameter cast to bytea[] (each '\\x…' element through bytea's input),
-      // so = any(...) uses the unique index whatever the batch size.
-      .where(
-        sql`${entries.leafHash} = any(${sql.param(hashes.map((h) => `\\x${hashKey(h)}`))}::text[]::bytea[])`,
-      );
-    for (const r of rows) found.set(hashKey(r.leafHash), r.idx);
+    const q = prepared(this.db, "leaves_by_hash", () =>
+      this.db
+        .select({ idx: entries.idx, leafHash: entries.leafHash })
+        .from(entries)
+        // One text-array parameter cast to bytea[] (each '\\x…' element through bytea's input),
+        // so = any(...) uses the unique index whatever the batch size.
+        .where(sql`${entries.leafHash} = any(${sql.placeholder("hashes")}::text[]::bytea[])`)
+        .prepare("leaves_by_hash"),
+    );
+    for (const r of await q.execute({ hashes: hashes.map((h) => `\\x${hashKey(h)}`) }))
+      found.set(hashKey(r.leafHash), r.idx);
     return found;
   }
 
@@ -443,27 +479,35 @@ export class LogStore {
 
   /** The account's events in chain order. */
   async accountEvents(org: string, id: string): Promise<EventRef[]> {
-    const rows = await this.db
-      .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
-      .from(entries)
-      .where(and(eq(entries.org, org), eq(entries.subject, id)))
-      .orderBy(asc(entries.seq));
+    const q = prepared(this.db, "account_events", () =>
+      this.db
+        .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
+        .from(entries)
+        .where(and(eq(entries.org, sql.placeholder("org")), eq(entries.subject, sql.placeholder("id"))))
+        .orderBy(asc(entries.seq))
+        .prepare("account_events"),
+    );
+    const rows = await q.execute({ org, id });
     return rows.filter((r) => !(ORG_EVENT_TYPES as readonly string[]).includes(r.type));
   }
 
   /** The org's authority events (org.create, admin.add, admin.remove) in chain order. */
   async authorityEvents(org: string): Promise<EventRef[]> {
-    return this.db
-      .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
-      .from(entries)
-      .where(
-        and(
-          eq(entries.org, org),
-          eq(entries.subject, org),
-          inArray(entries.type, [...AUTHORITY_EVENT_TYPES]),
-        ),
-      )
-      .orderBy(asc(entries.seq));
+    const q = prepared(this.db, "authority_events", () =>
+      this.db
+        .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
+        .from(entries)
+        .where(
+          and(
+            eq(entries.org, sql.placeholder("org")),
+            eq(entries.subject, sql.placeholder("org")),
+            inArray(entries.type, [...AUTHORITY_EVENT_TYPES]),
+          ),
+        )
+        .orderBy(asc(entries.seq))
+        .prepare("authority_events"),
+    );
+    return q.execute({ org });
   }
 
   /** The events (grant.issue, then any grant.revoke) of each named grant of an org, in log order. */
@@ -484,12 +528,21 @@ export class LogStore {
 
   /** The org's own events (org.create, admin.*, grant.*) in chain order. */
   async orgEvents(org: string): Promise<EventRef[]> {
-    const rows = await this.db
-      .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
-      .from(entries)
-      .where(and(eq(entries.org, org), eq(entries.subject, org), inArray(entries.type, [...ORG_EVENT_TYPES])))
-      .orderBy(asc(entries.seq));
-    return rows;
+    const q = prepared(this.db, "org_events", () =>
+      this.db
+        .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
+        .from(entries)
+        .where(
+          and(
+            eq(entries.org, sql.placeholder("org")),
+            eq(entries.subject, sql.placeholder("org")),
+            inArray(entries.type, [...ORG_EVENT_TYPES]),
+          ),
+        )
+        .orderBy(asc(entries.seq))
+        .prepare("org_events"),
+    );
+    return q.execute({ org });
   }
 }
 

@@ -21,6 +21,7 @@ import type {
 } from "../../core/state.js";
 import type { Drizzle } from "../../node/db.js";
 import { accountKey, grantKey } from "../batch.js";
+import { prepared } from "./prepared.js";
 import { accountKeys, accounts, grants, orgAdmins, orgs } from "./schema.js";
 
 export { accountKey, grantKey };
@@ -37,18 +38,29 @@ export async function loadOrgs(db: Tx, ids: readonly string[]): Promise<Map<stri
   const out = new Map<string, OrgState>();
   const unique = [...new Set(ids)];
   if (unique.length === 0) return out;
+  // One array parameter each (= any keeps the primary-key index in use), so the texts are fixed
+  // and prepared (prepared.ts).
+  const idList = sql.placeholder("ids");
   const [rows, adminRows, counts] = await Promise.all([
-    db.select().from(orgs).where(inArray(orgs.id, unique)),
-    db
-      .select()
-      .from(orgAdmins)
-      .where(inArray(orgAdmins.org, unique))
-      .orderBy(orgAdmins.org, orgAdmins.position),
-    db
-      .select({ org: grants.org, n: sql<string>`count(*)` })
-      .from(grants)
-      .where(and(inArray(grants.org, unique), eq(grants.status, "active")))
-      .groupBy(grants.org),
+    prepared(db, "orgs", () =>
+      db.select().from(orgs).where(sql`${orgs.id} = any(${idList}::text[])`).prepare("orgs"),
+    ).execute({ ids: unique }),
+    prepared(db, "org_admins", () =>
+      db
+        .select()
+        .from(orgAdmins)
+        .where(sql`${orgAdmins.org} = any(${idList}::text[])`)
+        .orderBy(orgAdmins.org, orgAdmins.position)
+        .prepare("org_admins"),
+    ).execute({ ids: unique }),
+    prepared(db, "org_active_grants", () =>
+      db
+        .select({ org: grants.org, n: sql<string>`count(*)` })
+        .from(grants)
+        .where(and(sql`${grants.org} = any(${idList}::text[])`, eq(grants.status, "active")))
+        .groupBy(grants.org)
+        .prepare("org_active_grants"),
+    ).execute({ ids: unique }),
   ]);
   const active = new Map(counts.map((c) => [c.org, Number(c.n)]));
   for (const r of rows) {
@@ -76,12 +88,15 @@ export async function loadGrants(
   const unique = new Map(ids.map((g) => [grantKey(g.org, g.id), g]));
   if (unique.size === 0) return out;
   const list = [...unique.values()];
-  const rows = await db
-    .select()
-    .from(grants)
-    .where(
-      sql`(${grants.org}, ${grants.id}) in (select * from unnest(${sql.param(list.map((g) => g.org))}::text[], ${sql.param(list.map((g) => g.id))}::text[]))`,
-    );
+  const rows = await prepared(db, "grants", () =>
+    db
+      .select()
+      .from(grants)
+      .where(
+        sql`(${grants.org}, ${grants.id}) in (select * from unnest(${sql.placeholder("orgs")}::text[], ${sql.placeholder("ids")}::text[]))`,
+      )
+      .prepare("grants"),
+  ).execute({ orgs: list.map((g) => g.org), ids: list.map((g) => g.id) });
   for (const g of rows) {
     const grant: Grant = {
       org: g.org,
@@ -123,20 +138,27 @@ export async function loadAccounts(
   const list = [...unique.values()];
   // One array parameter per column (= any(...) keeps the primary-key index in use); the rare
   // extra pairs that cross orgs are dropped below.
-  const orgIds = sql.param([...new Set(list.map((a) => a.org))]);
-  const accountIds = sql.param([...new Set(list.map((a) => a.id))]);
+  const orgIds = sql.placeholder("orgs");
+  const accountIds = sql.placeholder("ids");
+  const params = { orgs: [...new Set(list.map((a) => a.org))], ids: [...new Set(list.map((a) => a.id))] };
   const [rows, keyRows] = await Promise.all([
-    db
-      .select()
-      .from(accounts)
-      .where(sql`${accounts.org} = any(${orgIds}::text[]) and ${accounts.id} = any(${accountIds}::text[])`),
-    db
-      .select()
-      .from(accountKeys)
-      .where(
-        sql`${accountKeys.org} = any(${orgIds}::text[]) and ${accountKeys.account} = any(${accountIds}::text[])`,
-      )
-      .orderBy(accountKeys.addedIndex),
+    prepared(db, "accounts", () =>
+      db
+        .select()
+        .from(accounts)
+        .where(sql`${accounts.org} = any(${orgIds}::text[]) and ${accounts.id} = any(${accountIds}::text[])`)
+        .prepare("accounts"),
+    ).execute(params),
+    prepared(db, "account_keys", () =>
+      db
+        .select()
+        .from(accountKeys)
+        .where(
+          sql`${accountKeys.org} = any(${orgIds}::text[]) and ${accountKeys.account} = any(${accountIds}::text[])`,
+        )
+        .orderBy(accountKeys.addedIndex)
+        .prepare("account_keys"),
+    ).execute(params),
   ]);
   for (const r of rows) {
     if (!unique.has(accountKey(r.org, r.id))) continue;
