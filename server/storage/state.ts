@@ -136,32 +136,30 @@ export async function loadAccounts(
   const unique = new Map(ids.map((a) => [accountKey(a.org, a.id), a]));
   if (unique.size === 0) return out;
   const list = [...unique.values()];
-  // One array parameter per column (= any(...) keeps the primary-key index in use); the rare
-  // extra pairs that cross orgs are dropped below.
-  const orgIds = sql.placeholder("orgs");
-  const accountIds = sql.placeholder("ids");
-  const params = { orgs: [...new Set(list.map((a) => a.org))], ids: [...new Set(list.map((a) => a.id))] };
+  // The (org, id) pairs as two aligned arrays, looked up in the primary key pair by pair. Not
+  // `org = any(…) and id = any(…)`: when the statistics underestimated the org, PostgreSQL used
+  // the org alone as the index condition and read every account of the org, for every batch
+  // (test/server/state-load-index.test.ts).
+  const pairs = sql`(select * from unnest(${sql.placeholder("orgs")}::text[], ${sql.placeholder("ids")}::text[]))`;
+  const params = { orgs: list.map((a) => a.org), ids: list.map((a) => a.id) };
   const [rows, keyRows] = await Promise.all([
     prepared(db, "accounts", () =>
       db
         .select()
         .from(accounts)
-        .where(sql`${accounts.org} = any(${orgIds}::text[]) and ${accounts.id} = any(${accountIds}::text[])`)
+        .where(sql`(${accounts.org}, ${accounts.id}) in ${pairs}`)
         .prepare("accounts"),
     ).execute(params),
     prepared(db, "account_keys", () =>
       db
         .select()
         .from(accountKeys)
-        .where(
-          sql`${accountKeys.org} = any(${orgIds}::text[]) and ${accountKeys.account} = any(${accountIds}::text[])`,
-        )
+        .where(sql`(${accountKeys.org}, ${accountKeys.account}) in ${pairs}`)
         .orderBy(accountKeys.addedIndex)
         .prepare("account_keys"),
     ).execute(params),
   ]);
   for (const r of rows) {
-    if (!unique.has(accountKey(r.org, r.id))) continue;
     const a: AccountState = {
       org: r.org,
       id: r.id,
