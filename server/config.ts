@@ -84,10 +84,11 @@ export const serverConfigSchema = z
     /** How many witness cosignatures clients should require (published in /v1/log). */
     quorum: int(0, 15).default(0),
     /**
-     * Hash tiles the server keeps in memory for proofs and tile reads (each up to 24 KiB with its
-     * interior hashes). The default, 8,192, holds every tile of a tree of 2×10^6 leaves; past
-     * that, a proof of a random leaf reads its level-0 tile from the database (bench/scale.ts:
-     * inclusion-proof p50 2.9 ms at 10^7 leaves against 1.1 ms at 10^5).
+     * Hash tiles the server keeps in memory for proofs with their interior hashes (up to 24 KiB
+     * each), and eight times as many as plain tiles (8 KiB each; tile reads, and the interiors
+     * are hashed again from them). The default, 8,192, keeps the interiors of every tile of a
+     * tree of 2×10^6 leaves and the plain tiles of 1.6×10^7 leaves (up to 200 + 512 MiB); past
+     * that, a proof of a random leaf reads its level-0 tile from the database.
      */
     tileCacheTiles: int(16, 10_000_000).default(8192),
     /** Threads that check envelope signatures before queueing (0: on the event loop; default one per core). */
