@@ -16,7 +16,8 @@
 // prints each ratio (largest size / smallest).
 //
 //   npx tsx bench/scale.ts [--leaves 100000,10000000] [--samples 1000] [--database-url postgres://…]
-//                          [--drop] [--server-heap-mb N] [--tile-cache-tiles N] [--warm]
+//                          [--batches 40] [--drop] [--server-heap-mb N] [--tile-cache-tiles N] [--warm]
+//                          [--server-node-options="--max-semi-space-size=64 …"]
 //
 // Seeding 10^7 leaves keeps the index of chain heads of 10^7 chains in this process: run it as
 // node --max-old-space-size=8192 --import tsx bench/scale.ts …, and give the server a heap of its
@@ -40,9 +41,13 @@ const { values: args } = parseArgs({
   options: {
     leaves: { type: "string", default: "100000,10000000" },
     samples: { type: "string", default: "1000" },
+    /** Batches of 100 in the batch phase (4 clients); more smooths out the garbage collector's pauses. */
+    batches: { type: "string", default: "40" },
     drop: { type: "boolean", default: false },
     /** The server's V8 heap limit (--max-old-space-size), MiB; default node's own. */
     "server-heap-mb": { type: "string" },
+    /** More node options for the server (NODE_OPTIONS), given as --server-node-options="…". */
+    "server-node-options": { type: "string" },
     /** The server's tile cache, in tiles (TRUSTLOG_TILE_CACHE_TILES); default the server's. */
     "tile-cache-tiles": { type: "string" },
     /** Before the proofs, one proof per level-0 tile (fills the tile cache). */
@@ -55,10 +60,15 @@ const { values: args } = parseArgs({
 });
 const SIZES = args.leaves!.split(",").map(Number);
 const SAMPLES = Number(args.samples);
+const BATCHES = Number(args.batches);
 const BASE = args["database-url"]!;
 const ORIGIN = "bench.trustlog.example/scale";
+const nodeOptions = [
+  ...(args["server-heap-mb"] ? [`--max-old-space-size=${args["server-heap-mb"]}`] : []),
+  ...(args["server-node-options"] ? [args["server-node-options"]] : []),
+].join(" ");
 const serverEnv: Record<string, string> = {
-  ...(args["server-heap-mb"] ? { NODE_OPTIONS: `--max-old-space-size=${args["server-heap-mb"]}` } : {}),
+  ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
   ...(args["tile-cache-tiles"] ? { TRUSTLOG_TILE_CACHE_TILES: args["tile-cache-tiles"] } : {}),
 };
 
@@ -180,9 +190,9 @@ async function measureSize(leaves: number): Promise<Figures> {
     console.log(`append single, one in flight: ${fmt(single)}`);
 
     // Append: batches of 100 from 4 clients.
-    const b = events(40 * 100);
+    const b = events(BATCHES * 100);
     await post(log.url, [b.create]);
-    const batches = Array.from({ length: 40 }, (_, i) => b.invites.slice(i * 100, (i + 1) * 100));
+    const batches = Array.from({ length: BATCHES }, (_, i) => b.invites.slice(i * 100, (i + 1) * 100));
     const batch: number[] = [];
     let next = 0;
     const t0 = performance.now();
@@ -191,7 +201,7 @@ async function measureSize(leaves: number): Promise<Figures> {
         while (next < batches.length) batch.push(await post(log.url, batches[next++]!));
       }),
     );
-    const batchRate = (40 * 100) / ((performance.now() - t0) / 1000);
+    const batchRate = (BATCHES * 100) / ((performance.now() - t0) / 1000);
     console.log(`append batch100, 4 clients: ${batchRate.toFixed(0)} events/s, ${fmt(batch)}`);
 
     if (args.warm) {
