@@ -13,9 +13,9 @@
 const byHandle = new WeakMap<object, Map<string, unknown>>();
 
 /**
- * The prepared query `name` of this drizzle handle, built by `build` on first use. A query
- * prepared on the pool runs on the pool: call it with the handle it was built from, never from
- * inside a transaction that must see its own writes.
+ * The prepared query `name` of this drizzle handle, built by `build` (from that same handle) on
+ * first use and kept for the handle's life. `build` must put every value that changes between
+ * calls in a placeholder: anything else is fixed at the first call.
  */
 export function prepared<Q>(db: object, name: string, build: () => Q): Q {
   let queries = byHandle.get(db);

@@ -23,7 +23,7 @@ describe("loading accounts' state on PostgreSQL", () => {
     database = await openDatabase({ url: tdb.url, max: 1 });
     await migrateLogDatabase(database);
     // Rows written straight into the state tables (what matters here is the rows, not how the
-    // log made them): 200 orgs of 100 accounts, analyzed; then one org of 20,000 accounts and a
+    // log made them): 200 orgs of 50 accounts, analyzed; then one org of 100,000 accounts and a
     // small one, after the statistics were taken, as while a large org is being provisioned.
     // Autovacuum is off for these tables so that no analyze catches up during the test.
     const fill = async (orgs: string, perOrg: number) => {
