@@ -500,21 +500,7 @@ export class LogStore {
 
   /** The org's authority events (org.create, admin.add, admin.remove) in chain order. */
   async authorityEvents(org: string): Promise<EventRef[]> {
-    const q = prepared(this.db, "authority_events", () =>
-      this.db
-        .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
-        .from(entries)
-        .where(
-          and(
-            eq(entries.org, sql.placeholder("org")),
-            eq(entries.subject, sql.placeholder("org")),
-            inArray(entries.type, [...AUTHORITY_EVENT_TYPES]),
-          ),
-        )
-        .orderBy(asc(entries.seq))
-        .prepare("authority_events"),
-    );
-    return q.execute({ org });
+    return this.orgChainEvents("authority_events", AUTHORITY_EVENT_TYPES, org);
   }
 
   /** The events (grant.issue, then any grant.revoke) of each named grant of an org, in log order. */
@@ -535,7 +521,12 @@ export class LogStore {
 
   /** The org's own events (org.create, admin.*, grant.*) in chain order. */
   async orgEvents(org: string): Promise<EventRef[]> {
-    const q = prepared(this.db, "org_events", () =>
+    return this.orgChainEvents("org_events", ORG_EVENT_TYPES, org);
+  }
+
+  /** The org chain's events of these types, in chain order (`name`: the prepared query's). */
+  private orgChainEvents(name: string, types: readonly string[], org: string): Promise<EventRef[]> {
+    const q = prepared(this.db, name, () =>
       this.db
         .select({ index: entries.idx, leafHash: entries.leafHash, type: entries.type, seq: entries.seq })
         .from(entries)
@@ -543,11 +534,11 @@ export class LogStore {
           and(
             eq(entries.org, sql.placeholder("org")),
             eq(entries.subject, sql.placeholder("org")),
-            inArray(entries.type, [...ORG_EVENT_TYPES]),
+            inArray(entries.type, [...types]),
           ),
         )
         .orderBy(asc(entries.seq))
-        .prepare("org_events"),
+        .prepare(name),
     );
     return q.execute({ org });
   }
