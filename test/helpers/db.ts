@@ -60,3 +60,24 @@ export async function createTestDatabase(prefix = "t"): Promise<TestDatabase> {
     },
   };
 }
+
+/**
+ * What has read `table` so far, from PostgreSQL's statistics views: scans (sequential and by
+ * index) and tuples (read by sequential scans, index entries read, rows fetched by index). Call
+ * it on a one-connection pool: a backend's counters reach the views only at its next
+ * transaction's end, which the flush forced here makes the next query's.
+ */
+export async function tableReads(
+  database: { query<T>(text: string, params?: unknown[]): Promise<T[]> },
+  table: string,
+): Promise<{ scans: number; tuples: number }> {
+  await database.query("select pg_stat_force_next_flush()");
+  const [t] = await database.query<{ scans: string; tuples: string }>(
+    `select (coalesce(seq_scan, 0) + coalesce(idx_scan, 0))::text as scans,
+            (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
+             + (select coalesce(sum(idx_tup_read), 0) from pg_stat_user_indexes i where i.relid = t.relid))::text as tuples
+     from pg_stat_user_tables t where relname = $1`,
+    [table],
+  );
+  return { scans: Number(t!.scans), tuples: Number(t!.tuples) };
+}

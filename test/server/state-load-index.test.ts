@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "../../node/db.js";
 import { migrateLogDatabase } from "../../server/storage/log-store.js";
 import { loadAccounts } from "../../server/storage/state.js";
-import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { createTestDatabase, type TestDatabase, tableReads } from "../helpers/db.js";
 
 const ORG_ACCOUNTS = 100_000;
 
@@ -53,19 +53,6 @@ describe("loading accounts' state on PostgreSQL", () => {
     await tdb.drop();
   });
 
-  /** Tuples read from `table` (index entries and sequential scans) since the statistics were reset. */
-  async function tuplesRead(table: string): Promise<number> {
-    // This backend's counters reach the views at its next transaction's end.
-    await database.query("select pg_stat_force_next_flush()");
-    const [t] = await database.query<{ n: string }>(
-      `select (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)
-               + (select coalesce(sum(idx_tup_read), 0) from pg_stat_user_indexes i where i.relid = t.relid))::text as n
-       from pg_stat_user_tables t where relname = $1`,
-      [table],
-    );
-    return Number(t!.n);
-  }
-
   it("reads the accounts asked for, not the whole org", async () => {
     const asked = [
       ...Array.from({ length: 150 }, (_, i) => ({ org: "big", id: `u${1 + i * 661}` })),
@@ -76,16 +63,16 @@ describe("loading accounts' state on PostgreSQL", () => {
     ];
     // Several calls, so that a prepared statement's generic plan is measured too.
     for (let round = 0; round < 8; round++) {
-      const before = await tuplesRead("accounts");
+      const before = (await tableReads(database, "accounts")).tuples;
       const loaded = await loadAccounts(database.db, asked);
       expect([...loaded.keys()].length).toBe(151);
       expect(loaded.has("big nobody")).toBe(false);
       expect(loaded.has("small u19999")).toBe(false);
       expect(loaded.get("small u3")?.keys.size).toBe(1);
       expect(loaded.get("big u662")?.keys.size).toBe(1);
-      const read = (await tuplesRead("accounts")) - before;
+      const read = (await tableReads(database, "accounts")).tuples - before;
       // Each pair is an index lookup: an entry and a row per account found. Reading the org
-      // would be 20,000 of each.
+      // would be 100,000 of each.
       // (account_keys is left out: at this size PostgreSQL rightly prefers to scan it whole.)
       expect(read).toBeLessThan(4 * asked.length);
     }

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Database, openDatabase } from "../../node/db.js";
 import { inclusionProofByIndex } from "../../server/routes/proofs.js";
 import { LogStore, migrateLogDatabase, RAW_TILES_PER_TILE } from "../../server/storage/log-store.js";
-import { createTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { createTestDatabase, type TestDatabase, tableReads } from "../helpers/db.js";
 
 const TILES = 64; // level-0 tiles: more than the 16 interiors kept, fewer than the plain tiles kept
 const SIZE = TILES * 256;
@@ -37,14 +37,7 @@ describe("the proofs' tile cache on PostgreSQL", () => {
     await tdb.drop();
   });
 
-  async function tileReads(): Promise<number> {
-    // This backend's counters reach the views at its next transaction's end.
-    await database.query("select pg_stat_force_next_flush()");
-    const [t] = await database.query<{ n: string }>(
-      "select (coalesce(idx_scan, 0) + coalesce(seq_scan, 0))::text as n from pg_stat_user_tables where relname = 'tiles'",
-    );
-    return Number(t!.n);
-  }
+  const tileReads = async () => (await tableReads(database, "tiles")).scans;
 
   it("answers proofs again from plain tiles in memory once their interiors are evicted", async () => {
     expect(16 * RAW_TILES_PER_TILE).toBeGreaterThan(TILES + 1);
